@@ -1,0 +1,331 @@
+"""Loyalty engine benchmarks (issue "Loyalty engine"), one JSON document on stdout.
+
+(1) ``ingest``: orders through the real HTTP API (``POST /api/v1/orders``, API key, PostgreSQL) at 32
+    concurrent connections, earning rules + ledger (+ tiers and every other ``order.recorded``
+    subscriber) running in ``patronage worker`` processes, versus a bare reference endpoint (FastAPI +
+    SQLAlchemy, one INSERT + one UPDATE in one transaction) on the same PostgreSQL, same uvicorn settings
+    and process count, same run. Measured end to end: from the first request until the earn
+    transaction of the last order exists (a poller counts them), so the worker's lag is inside the
+    number. HTTP latency p50/p99 come from the client. Targets: >= 50 % of the reference's
+    throughput, p99 <= 150 ms, zero errors.
+(2) ``replay``: the whole CDNOW master log (69,659 orders, 23,570 customers) replayed through the
+    engine on SQLite with the bulk path (``earning.replay.replay_orders``: same engine, same ledger
+    posting rules as the live handler); target <= 20 s. Loading the orders is not timed.
+
+    python -m bench.bench_loyalty [--part ingest|replay|all] [--orders 3000] [--http-workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from bench._util import ROOT, Server, base_env, emit, machine, patronage_command, percentile, temp_dir
+
+PG_ENV = "PATRONAGE_BENCH_POSTGRES_URL"
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+RULES: dict[str, Any] = {"stacking": "multiply", "rules": [
+    {"key": "base", "name": "1 point per dollar", "effect": {"type": "per_currency", "points": 1}},
+    {"key": "welcome", "name": "first order bonus", "when": {"first_order": True},
+     "effect": {"type": "fixed", "points": 100}},
+    {"key": "weekend", "name": "double points at weekends", "when": {"time": {"days": ["sat", "sun"]}},
+     "effect": {"type": "multiplier", "factor": 2}},
+    {"key": "big", "name": "big basket bonus", "when": {"field": "order.net", "op": "gte", "value": 100},
+     "effect": {"type": "fixed", "points": 25}, "limits": {"per_customer": {"times": 3, "period": "month"}}},
+]}
+REFERENCE_APP = '''
+import os
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+engine = create_engine(os.environ["REF_DATABASE_URL"], pool_size=10, max_overflow=20)
+app = FastAPI()
+
+@app.get("/healthz")
+def healthz():
+    return {"status": "ok"}
+
+@app.post("/orders", status_code=201)
+def order(body: dict):
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ref_orders (external_id, customer, total) VALUES (:e, :c, :t)"),
+                     {"e": body["external_id"], "c": body["customer_external_id"], "t": body["lines"][0]["unit_price"]})
+        conn.execute(text("UPDATE ref_customers SET orders = orders + 1, spent = spent + :t WHERE id = :c"),
+                     {"c": int(body["customer_external_id"].split("-")[1]), "t": body["lines"][0]["unit_price"]})
+    return {"status": "created"}
+'''
+
+
+def _setup_workspace(db: Any, tz: str) -> tuple[int, str]:
+    from patronage.earning import rulesets
+    from patronage.ledger import program
+    from patronage.workspaces import service as ws_service
+    from patronage.workspaces.permissions import ALL
+    from patronage.workspaces.schemas import WorkspaceCreate
+
+    with db.unit_of_work() as s:
+        ws = ws_service.create_workspace(s, WorkspaceCreate(name="Bench", slug="bench", timezone=tz, currency="USD"))
+        _, secret = ws_service.create_api_key(
+            s, ws.id, name="bench", scopes=[p.value for p in ALL], actor="bench",
+            actor_permissions=frozenset(p.value for p in ALL), created_by_user_id=None)
+        program.update_settings(s, ws.id, {"return_window_days": 30}, actor="bench")
+        rule_set = rulesets.create_rule_set(s, ws.id, name="bench", description="", document=RULES, actor="bench")
+        rulesets.publish(s, ws.id, rule_set.id, 1, actor="bench")
+        return ws.id, secret
+
+
+# ---- (1) HTTP ingestion on PostgreSQL ---------------------------------------------------------------
+def _order(i: int, customers: int) -> dict[str, Any]:
+    placed = datetime(2024, 1, 1, 12, tzinfo=UTC) + timedelta(minutes=i)
+    return {"external_id": f"bench-{uuid.uuid4().hex}", "customer_external_id": f"c-{i % customers + 1}",
+            "placed_at": placed.isoformat(), "channel": "web",
+            "lines": [{"sku": f"SKU{i % 50}", "category": "music", "quantity": 1 + i % 3,
+                       "unit_price": f"{10 + i % 90}.99"}]}
+
+
+async def _send(url: str, headers: dict[str, str], orders: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    queue = list(reversed(orders))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as client:
+        start = time.perf_counter()
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                t0 = time.perf_counter()
+                try:
+                    async with client.post(url, json=body) as response:
+                        await response.read()
+                        if response.status not in (200, 201):
+                            errors.append(f"{response.status}")
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    errors.append(type(exc).__name__)
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return {"start": start, "elapsed_s": elapsed, "requests": len(latencies), "errors": len(errors),
+            "error_samples": errors[:5], "p50_ms": round(percentile(latencies, 50), 2),
+            "p99_ms": round(percentile(latencies, 99), 2), "http_rps": round(len(latencies) / elapsed, 1)}
+
+
+def _count_earned(engine: Any, workspace_id: int) -> int:
+    from patronage.ledger.models import LedgerTransaction
+
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(LedgerTransaction).where(
+            LedgerTransaction.workspace_id == workspace_id, LedgerTransaction.kind == "earn",
+            LedgerTransaction.source_type == "order")).scalar_one())
+
+
+def ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from patronage import domains
+    from patronage.config import Settings
+    from patronage.kit.db import make_database
+    from patronage.kit.models import Base
+
+    admin_url = os.environ.get(PG_ENV, DEFAULT_PG)
+    name = f"bench_loyalty_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        domains.load_tasks()
+        db = make_database(Settings(database_url=url))
+        Base.metadata.create_all(db.engine)
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE ref_orders (id BIGSERIAL PRIMARY KEY, external_id TEXT UNIQUE, "
+                              "customer TEXT, total NUMERIC(18,4), created_at TIMESTAMPTZ DEFAULT now())"))
+            conn.execute(text("CREATE TABLE ref_customers (id BIGINT PRIMARY KEY, orders INT, spent NUMERIC(18,4))"))
+            conn.execute(text("INSERT INTO ref_customers SELECT g, 0, 0 FROM generate_series(1, :n) g"),
+                         {"n": args.customers})
+        workspace_id, secret = _setup_workspace(db, "UTC")
+        env = base_env(PATRONAGE_DATABASE_URL=url, PATRONAGE_ENV="production",
+                       PATRONAGE_SECRET_KEY="bench-secret-key-0123456789", PATRONAGE_WORKER_POLL_INTERVAL="0.05",
+                       PATRONAGE_DB_POOL_SIZE="10", REF_DATABASE_URL=url)
+        for _ in range(0 if args.http_only else args.job_processes):
+            procs.append(subprocess.Popen([*patronage_command(), "worker", "--concurrency", str(args.job_threads)],
+                                          env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+        workers = ["--workers", str(args.http_workers)]
+        with temp_dir() as tmp:
+            (tmp / "ref_app.py").write_text(REFERENCE_APP)
+            real = Server("patronage.asgi:app", env=env, extra_args=workers)
+            ref = Server("ref_app:app", env=env, app_dir=tmp, extra_args=workers)
+            real.start(timeout=300)
+            ref.start(timeout=300)
+            try:
+                runner = asyncio.run
+                warm = [_order(i, args.customers) for i in range(200)]
+                runner(_send(real.url + "/api/v1/orders", headers, warm, args.concurrency))
+                runner(_send(ref.url + "/orders", {}, [_order(i, args.customers) for i in range(200)],
+                             args.concurrency))
+                if not args.http_only:
+                    _wait_earned(db.engine, workspace_id, 200, timeout=300)
+                ref_run = runner(_send(ref.url + "/orders", {}, [_order(i, args.customers)
+                                                                 for i in range(args.orders)], args.concurrency))
+                before = _count_earned(db.engine, workspace_id)
+                orders = [_order(10_000 + i, args.customers) for i in range(args.orders)]
+                t0 = time.perf_counter()
+                real_run = runner(_send(real.url + "/api/v1/orders", headers, orders, args.concurrency))
+                if args.http_only:
+                    e2e = float("nan")
+                else:
+                    done_at = _wait_earned(db.engine, workspace_id, before + args.orders, timeout=900)
+                    e2e = args.orders / (done_at - t0)
+            finally:
+                real.stop()
+                ref.stop()
+        with db.unit_of_work(read_only=True) as s:
+            from patronage.kit.doctor import run_checks
+
+            doctor = [f"{f.check}: {f.severity}" for f in run_checks(s, ["patronage.ledger.doctor"])]
+        db.dispose()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=20)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    ratio = (real_run["http_rps"] if args.http_only else e2e) / ref_run["http_rps"]
+    errors = real_run["errors"] + ref_run["errors"]
+    return {
+        "what": "POST /api/v1/orders -> order.recorded -> earning rules -> ledger, end to end, PostgreSQL",
+        "settings": {"http_only": args.http_only, "orders": args.orders, "customers": args.customers,
+                     "concurrency": args.concurrency,
+                     "http_workers": args.http_workers, "job_worker_processes": args.job_processes,
+                     "job_worker_threads": args.job_threads,
+                     "measured": "first request until the last order's earn transaction exists (DB poll 50 ms)"},
+        "patronage": {**{k: v for k, v in real_run.items() if k != "start"},
+                      "end_to_end_orders_per_s": None if args.http_only else round(e2e, 1)},
+        "reference": {k: v for k, v in ref_run.items() if k != "start"},
+        "throughput_ratio": round(ratio, 3), "target_ratio": 0.5, "p99_target_ms": 150,
+        "doctor": doctor,
+        "pass": not args.http_only and ratio >= 0.5 and real_run["p99_ms"] <= 150 and errors == 0,
+    }
+
+
+def _wait_earned(engine: Any, workspace_id: int, wanted: int, *, timeout: float) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if _count_earned(engine, workspace_id) >= wanted:
+            return time.perf_counter()
+        time.sleep(0.05)
+    raise RuntimeError(f"only {_count_earned(engine, workspace_id)} of {wanted} orders earned within {timeout} s")
+
+
+# ---- (2) CDNOW replay on SQLite ----------------------------------------------------------------------
+def _load_cdnow(db: Any, workspace_id: int) -> int:
+    """The events domain's demo loader when it exists; else the bulk importer fed from the CDNOW file."""
+    try:
+        from patronage.events.demo import load_cdnow  # type: ignore[attr-defined]
+    except ImportError:
+        load_cdnow = None
+    if load_cdnow is not None:
+        from rich.console import Console
+
+        load_cdnow(db, workspace_id, Console(stderr=True, quiet=True))
+    else:
+        from patronage.analytics.clv.datasets import load_cdnow as read_cdnow
+        from patronage.events.importer.orders_bulk import BulkContext, ingest_orders
+        from patronage.events.schemas import OrderIn
+
+        log = read_cdnow("master")
+        ctx = BulkContext(workspace_id=workspace_id, currency="USD", actor="bench", source="demo")
+        batch: list[OrderIn] = []
+        for i in range(len(log.customer_id)):
+            quantity, amount = max(int(log.quantity[i]), 1), Decimal(str(round(float(log.amount[i]), 2)))
+            day = datetime.fromisoformat(str(log.date[i])).replace(hour=17, tzinfo=UTC)
+            batch.append(OrderIn(external_id=f"cdnow-{i}", customer_external_id=f"cdnow-{log.customer_id[i]}",
+                                 placed_at=day, lines=[{"sku": "CD", "category": "music", "quantity": 1,
+                                                        "unit_price": amount, "name": f"{quantity} CDs"}]))
+            if len(batch) == 5000 or i == len(log.customer_id) - 1:
+                with db.unit_of_work() as s:
+                    ingest_orders(s, ctx, batch)
+                batch = []
+    from patronage.events.models import Order
+
+    with db.unit_of_work(read_only=True) as s:
+        return int(s.scalar(select(func.count()).select_from(Order).where(Order.workspace_id == workspace_id)) or 0)
+
+
+def replay(args: argparse.Namespace) -> dict[str, Any]:
+    from patronage import domains
+    from patronage.config import Settings
+    from patronage.earning.replay import replay_orders
+    from patronage.kit.db import make_database
+    from patronage.kit.doctor import run_checks
+    from patronage.kit.models import Base
+
+    domains.load_tasks()
+    with temp_dir() as tmp:
+        db = make_database(Settings(database_url=f"sqlite:///{Path(tmp) / 'replay.db'}"))
+        Base.metadata.create_all(db.engine)
+        workspace_id, _ = _setup_workspace(db, "America/New_York")
+        t0 = time.perf_counter()
+        orders = _load_cdnow(db, workspace_id)
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with db.unit_of_work() as s:
+            report = replay_orders(s, workspace_id, actor="bench")
+        replay_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with db.unit_of_work(read_only=True) as s:
+            findings = run_checks(s, ["patronage.ledger.doctor"])
+        doctor_s = time.perf_counter() - t0
+        db.dispose()
+    return {
+        "what": "CDNOW master log replayed through the earning engine + bulk ledger posting, SQLite",
+        "orders_in_database": orders, "load_s (not timed)": round(load_s, 2),
+        "replay_s": round(replay_s, 2), "orders_per_s": round(report.orders / replay_s, 1),
+        "orders": report.orders, "earning_orders": report.earning_orders, "transactions": report.posted,
+        "points": report.points, "by_rule": report.by_rule,
+        "doctor_s": round(doctor_s, 2), "doctor": [f"{f.check}: {f.severity}" for f in findings],
+        "target_s": 20, "pass": replay_s <= 20 and all(f.severity != "error" for f in findings),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("ingest", "replay", "all"), default="all")
+    parser.add_argument("--orders", type=int, default=3000)
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--http-workers", type=int, default=2)
+    parser.add_argument("--job-processes", type=int, default=2)
+    parser.add_argument("--job-threads", type=int, default=4)
+    parser.add_argument("--http-only", action="store_true",
+                        help="diagnostic: no job workers; the ratio is HTTP acceptance only (not end to end)")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"bench": "loyalty", "machine": machine()}
+    if args.part in ("replay", "all"):
+        out["replay"] = replay(args)
+    if args.part in ("ingest", "all"):
+        out["ingest"] = ingest(args)
+    emit(out)
+    json.dumps(out)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Analytics: KPIs, cohorts, customer-lifetime-value models, churn models and reports."""

@@ -1,0 +1,408 @@
+"""Extract: copy a workspace's operational rows into its DuckDB analytics store, incrementally.
+
+Rows stream out of the operational database in Arrow record batches (SQLAlchemy Core, ``yield_per``
+partitions) and are upserted into DuckDB by primary key. Each chunk of ``extract_chunk_rows`` rows is read
+in its own short *read-only* transaction (a deferred ``BEGIN`` under WAL on SQLite, ``READ ONLY`` on
+PostgreSQL), so a refresh never blocks writers and never pins an old snapshot for long.
+
+Incremental tables keep a watermark per table: the highest id copied and the newest ``updated_at`` seen.
+A refresh copies (1) rows with a higher id and (2) rows with a lower id whose ``updated_at`` is later than
+the watermark minus ``extract_overlap_minutes`` (changed rows, and rows whose insert committed after a
+later id was already read). Hard deletes are not seen incrementally: ``full=True`` rebuilds the store
+(the nightly job does so weekly, and a time-zone change forces it, as local days depend on it).
+
+Small side tables (members, redemptions, segment members) are copied whole each time. Members and
+redemptions come from other domains through :mod:`patronage.analytics.sources`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Connection, Row
+
+from patronage.analytics import sources
+from patronage.customers.models import Customer
+from patronage.events.models import BehaviourEvent, Order, OrderLine, Return
+from patronage.kit.db import Database
+
+log = logging.getLogger("patronage.analytics.extract")
+AnySelect = Select[*tuple[Any, ...]]
+AnyRow = Row[*tuple[Any, ...]]
+
+# Column kinds: how a Python value becomes an Arrow value in the store.
+INT, FLOAT, TEXT, BOOL, TS, DNUM = "int", "float", "text", "bool", "ts", "dnum"
+_DUCK_TYPES = {INT: "BIGINT", FLOAT: "DOUBLE", TEXT: "VARCHAR", BOOL: "BOOLEAN", TS: "TIMESTAMP", DNUM: "INTEGER"}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str
+    source: str | None = None  # the select's column label when it differs (a DNUM derived from a time)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    build: Callable[[int], AnySelect]  # the workspace's rows; selects id and updated_at first
+    id_column: Any = None
+    updated_column: Any = None
+    key: tuple[str, ...] = ("id",)
+
+    @property
+    def incremental(self) -> bool:
+        return self.id_column is not None
+
+    def ddl(self) -> str:
+        cols = ", ".join(f"{c.name} {_DUCK_TYPES[c.kind]}" for c in self.columns)
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({', '.join(self.key)}))"
+
+
+def _customers(ws: int) -> AnySelect:
+    c = Customer
+    return select(
+        c.id,
+        c.updated_at,
+        c.acquisition_channel,
+        c.lifecycle_stage,
+        c.merged_into_id,
+        c.erased_at,
+        c.created_at.label("created"),
+    ).where(c.workspace_id == ws)
+
+
+def _orders(ws: int) -> AnySelect:
+    o = Order
+    return select(
+        o.id,
+        o.updated_at,
+        o.customer_id,
+        o.placed_at,
+        (o.total - o.refunded_total).label("revenue"),
+        o.total,
+        o.status,
+        o.channel,
+        o.placed_at.label("placed"),
+    ).where(o.workspace_id == ws)
+
+
+def _lines(ws: int) -> AnySelect:
+    ln = OrderLine
+    return select(
+        ln.id,
+        ln.updated_at,
+        ln.order_id,
+        ln.sku,
+        ln.category,
+        ln.quantity,
+        (ln.unit_price * ln.quantity - ln.discount).label("amount"),
+        ln.is_reward,
+    ).where(ln.workspace_id == ws)
+
+
+def _returns(ws: int) -> AnySelect:
+    r = Return
+    return select(r.id, r.updated_at, r.order_id, r.amount, r.status, r.returned_at.label("returned")).where(
+        r.workspace_id == ws
+    )
+
+
+def _events(ws: int) -> AnySelect:
+    e = BehaviourEvent
+    return select(e.id, e.updated_at, e.customer_id, e.type, e.occurred_at.label("occurred")).where(
+        e.workspace_id == ws
+    )
+
+
+ID, UPDATED = Column("id", INT), Column("updated_at", TS)
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "customers",
+        (
+            ID,
+            UPDATED,
+            Column("acquisition_channel", TEXT),
+            Column("lifecycle_stage", TEXT),
+            Column("merged_into_id", INT),
+            Column("erased_at", TS),
+            Column("created_dnum", DNUM, "created"),
+        ),
+        _customers,
+        Customer.id,
+        Customer.updated_at,
+    ),
+    TableSpec(
+        "orders",
+        (
+            ID,
+            UPDATED,
+            Column("customer_id", INT),
+            Column("placed_at", TS),
+            Column("revenue", FLOAT),
+            Column("total", FLOAT),
+            Column("status", TEXT),
+            Column("channel", TEXT),
+            Column("dnum", DNUM, "placed"),
+        ),
+        _orders,
+        Order.id,
+        Order.updated_at,
+    ),
+    TableSpec(
+        "order_lines",
+        (
+            ID,
+            UPDATED,
+            Column("order_id", INT),
+            Column("sku", TEXT),
+            Column("category", TEXT),
+            Column("quantity", INT),
+            Column("amount", FLOAT),
+            Column("is_reward", BOOL),
+        ),
+        _lines,
+        OrderLine.id,
+        OrderLine.updated_at,
+    ),
+    TableSpec(
+        "returns",
+        (
+            ID,
+            UPDATED,
+            Column("order_id", INT),
+            Column("amount", FLOAT),
+            Column("status", TEXT),
+            Column("dnum", DNUM, "returned"),
+        ),
+        _returns,
+        Return.id,
+        Return.updated_at,
+    ),
+    TableSpec(
+        "events",
+        (ID, UPDATED, Column("customer_id", INT), Column("type", TEXT), Column("dnum", DNUM, "occurred")),
+        _events,
+        BehaviourEvent.id,
+        BehaviourEvent.updated_at,
+    ),
+)
+
+# Copied whole on every refresh (from analytics.sources providers).
+SIDE_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "members",
+        (Column("customer_id", INT), Column("joined_dnum", DNUM, "joined_at"), Column("tier", TEXT)),
+        sources.members,
+        key=("customer_id",),
+    ),
+    TableSpec(
+        "redemptions",
+        (Column("id", INT), Column("customer_id", INT), Column("dnum", DNUM, "redeemed_at"), Column("value", FLOAT)),
+        sources.redemptions,
+    ),
+    TableSpec(
+        "segment_members",
+        (Column("segment_id", INT), Column("customer_id", INT)),
+        sources.segment_members,
+        key=("segment_id", "customer_id"),
+    ),
+)
+
+_META = "CREATE TABLE IF NOT EXISTS _meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+_SYNC = "CREATE TABLE IF NOT EXISTS _sync (name VARCHAR PRIMARY KEY, last_id BIGINT, max_updated_at TIMESTAMP)"
+
+
+def open_store(path: str | None) -> duckdb.DuckDBPyConnection:
+    """A workspace's analytics store (``None``: in memory), with its tables created."""
+    if path is not None:
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(path or ":memory:")
+    create_schema(connection)
+    return connection
+
+
+def create_schema(connection: duckdb.DuckDBPyConnection) -> None:
+    connection.execute(_META)
+    connection.execute(_SYNC)
+    for spec in (*TABLES, *SIDE_TABLES):
+        connection.execute(spec.ddl())
+
+
+def _drop_all(connection: duckdb.DuckDBPyConnection) -> None:
+    for spec in (*TABLES, *SIDE_TABLES):
+        connection.execute(f"DROP TABLE IF EXISTS {spec.name}")
+    connection.execute("DROP TABLE IF EXISTS _sync")
+    create_schema(connection)
+
+
+# ---- Python rows -> Arrow --------------------------------------------------------------------------
+def _to_arrow(spec: TableSpec, labels: Sequence[str], rows: Sequence[AnyRow], tz: str) -> pa.RecordBatch:
+    position = {label: i for i, label in enumerate(labels)}
+    arrays = []
+    for column in spec.columns:
+        values = [row[position[column.source or column.name]] for row in rows]
+        arrays.append(_array(values, column.kind, tz))
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in spec.columns])
+
+
+def _array(values: list[Any], kind: str, tz: str) -> pa.Array:
+    if kind == FLOAT:
+        if any(isinstance(v, Decimal) for v in values):
+            return pa.array(values, pa.decimal128(38, 10)).cast(pa.float64())
+        return pa.array(values, pa.float64())
+    if kind in (TS, DNUM):
+        utc = pa.array([_aware(v) for v in values], pa.timestamp("us", tz="UTC"))
+        if kind == TS:
+            return utc.cast(pa.timestamp("us"))  # naive UTC in the store
+        local = pc.local_timestamp(utc.cast(pa.timestamp("us", tz=tz)))
+        return local.cast(pa.date32()).cast(pa.int32())
+    return pa.array(values, {INT: pa.int64(), TEXT: pa.string(), BOOL: pa.bool_()}[kind])
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):  # a date column
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# ---- reading the operational database ---------------------------------------------------------------
+def _read_connection(db: Database) -> Connection:
+    connection = db.read_engine.connect()
+    if db.read_engine.dialect.name == "postgresql":
+        connection = connection.execution_options(postgresql_readonly=True)
+    return connection
+
+
+def _chunks(db: Database, stmt: AnySelect, chunk: int) -> Iterator[tuple[list[str], Sequence[AnyRow]]]:
+    """Run ``stmt`` in one read-only transaction, yielding ``yield_per`` partitions."""
+    with _read_connection(db) as connection:
+        result = connection.execution_options(yield_per=chunk).execute(stmt)
+        labels = list(result.keys())
+        for part in result.partitions():
+            yield labels, part
+
+
+@dataclass
+class ExtractStats:
+    rows: dict[str, int]
+    full: bool
+
+
+def _upsert(store: duckdb.DuckDBPyConnection, spec: TableSpec, batch: pa.RecordBatch) -> None:
+    names = ", ".join(c.name for c in spec.columns)
+    store.register("__batch", pa.Table.from_batches([batch]))
+    try:
+        store.execute(f"INSERT OR REPLACE INTO {spec.name} ({names}) SELECT {names} FROM __batch")  # noqa: S608
+    finally:
+        store.unregister("__batch")
+
+
+def _copy_incremental(
+    db: Database,
+    store: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    workspace_id: int,
+    *,
+    tz: str,
+    chunk: int,
+    overlap: timedelta,
+) -> int:
+    found = store.execute("SELECT last_id, max_updated_at FROM _sync WHERE name = ?", [spec.name]).fetchall()
+    row = found[0] if found else None
+    last_id: int = row[0] if row else 0
+    watermark: datetime | None = row[1].replace(tzinfo=UTC) if row and row[1] is not None else None
+    base = spec.build(workspace_id)
+    copied = 0
+    new_max_id, new_max_updated = last_id, watermark
+    passes: list[tuple[int, int | None, Any]] = [(last_id, None, None)]
+    if watermark is not None and last_id > 0:
+        passes.insert(0, (0, last_id, spec.updated_column > watermark - overlap))
+    for start, stop, extra in passes:
+        cursor = start
+        while True:
+            stmt = base.where(spec.id_column > cursor)
+            if stop is not None:
+                stmt = stmt.where(spec.id_column <= stop)
+            if extra is not None:
+                stmt = stmt.where(extra)
+            stmt = stmt.order_by(spec.id_column).limit(chunk)
+            got = 0
+            for labels, rows in _chunks(db, stmt, min(chunk, 50_000)):
+                batch = _to_arrow(spec, labels, rows, tz)
+                _upsert(store, spec, batch)
+                got += len(rows)
+                cursor = max(cursor, int(rows[-1][0]))
+                batch_max = max(r[1] for r in rows)
+                new_max_updated = batch_max if new_max_updated is None else max(new_max_updated, batch_max)
+            copied += got
+            new_max_id = max(new_max_id, cursor)
+            if got < chunk:
+                break
+    store.execute(
+        "INSERT OR REPLACE INTO _sync VALUES (?, ?, ?)",
+        [spec.name, new_max_id, new_max_updated.astimezone(UTC).replace(tzinfo=None) if new_max_updated else None],
+    )
+    return copied
+
+
+def _copy_whole(
+    db: Database, store: duckdb.DuckDBPyConnection, spec: TableSpec, workspace_id: int, *, tz: str, chunk: int
+) -> int:
+    store.execute(f"DELETE FROM {spec.name}")  # noqa: S608 - an internal table name
+    stmt = spec.build(workspace_id)
+    copied = 0
+    for labels, rows in _chunks(db, stmt, chunk):
+        _upsert(store, spec, _to_arrow(spec, labels, rows, tz))
+        copied += len(rows)
+    return copied
+
+
+def extract(
+    db: Database,
+    store: duckdb.DuckDBPyConnection,
+    workspace_id: int,
+    timezone: str,
+    *,
+    full: bool = False,
+    chunk_rows: int = 100_000,
+    overlap: timedelta = timedelta(minutes=10),
+) -> ExtractStats:
+    """Bring ``store`` up to date with the workspace's operational rows; returns rows copied per table."""
+    create_schema(store)
+    rows = store.execute("SELECT value FROM _meta WHERE key = 'timezone'").fetchall()
+    row = rows[0] if rows else None
+    if row is not None and row[0] != timezone:
+        full = True  # local days moved: every day number must be recomputed
+    if full:
+        _drop_all(store)
+    copied: dict[str, int] = {}
+    store.execute("BEGIN TRANSACTION")
+    try:
+        for spec in TABLES:
+            copied[spec.name] = _copy_incremental(
+                db, store, spec, workspace_id, tz=timezone, chunk=chunk_rows, overlap=overlap
+            )
+        for spec in SIDE_TABLES:
+            copied[spec.name] = _copy_whole(db, store, spec, workspace_id, tz=timezone, chunk=chunk_rows)
+        store.execute("INSERT OR REPLACE INTO _meta VALUES ('timezone', ?)", [timezone])
+        store.execute("COMMIT")
+    except BaseException:
+        store.execute("ROLLBACK")
+        raise
+    log.info("analytics extract", extra={"workspace_id": workspace_id, "rows": copied, "full": full})
+    return ExtractStats(copied, full)

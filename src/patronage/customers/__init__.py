@@ -1,0 +1,1 @@
+"""Customer profiles, identities, consent and preferences, timeline, lifecycle stage, GDPR."""

@@ -1,0 +1,376 @@
+"""Queries for profiles, identities, tags, attribute definitions and settings, scoped by workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from patronage.customers.models import (
+    AttributeDefinition,
+    Customer,
+    CustomerIdentity,
+    CustomerSettings,
+    CustomerTag,
+)
+from patronage.kit.clock import utcnow
+from patronage.kit.repository import WorkspaceRepository
+from patronage.kit.types import Money, UTCDateTime
+
+CHUNK = 500
+CUSTOMERS = cast(Table, Customer.__table__)
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class CustomerRepository(WorkspaceRepository[Customer]):
+    model = Customer
+
+    def get_many(self, ids: Iterable[int]) -> list[Customer]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        return list(self.session.scalars(self.select().where(Customer.id.in_(wanted)).order_by(Customer.id)))
+
+    def lock(self, ids: Sequence[int]) -> list[Customer]:
+        """Rows locked in id order (the house lock order), fresh from the database."""
+        stmt = (
+            self.select()
+            .where(Customer.id.in_(sorted(set(ids))))
+            .order_by(Customer.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(self.session.scalars(stmt))
+
+    def refresh(self, customer_id: int) -> Customer | None:
+        stmt = self.select().where(Customer.id == customer_id).execution_options(populate_existing=True)
+        return self.session.scalars(stmt).one_or_none()
+
+    def by_external_ids(self, external_ids: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """external_id -> (customer id, merged_into_id), straight from the profile column."""
+        found: dict[str, tuple[int, int | None]] = {}
+        for start in range(0, len(external_ids), CHUNK):
+            chunk = external_ids[start : start + CHUNK]
+            stmt = select(Customer.external_id, Customer.id, Customer.merged_into_id).where(
+                Customer.workspace_id == self.workspace_id, Customer.external_id.in_(chunk)
+            )
+            for external_id, customer_id, merged_into in self.session.execute(stmt):
+                found[str(external_id)] = (customer_id, merged_into)
+        return found
+
+    def search(
+        self,
+        *,
+        q: str | None = None,
+        identity_values: Sequence[str] = (),
+        tag: str | None = None,
+        stage: str | None = None,
+        include_merged: bool = False,
+    ) -> Select[Customer]:
+        stmt = self.select()
+        if not include_merged:
+            stmt = stmt.where(Customer.merged_into_id.is_(None))
+        if stage:
+            stmt = stmt.where(Customer.lifecycle_stage == stage)
+        if tag:
+            stmt = stmt.where(
+                exists().where(
+                    CustomerTag.workspace_id == self.workspace_id,
+                    CustomerTag.customer_id == Customer.id,
+                    CustomerTag.tag == tag,
+                )
+            )
+        if q:
+            pattern = like_pattern(q.lower())
+            first = func.coalesce(Customer.first_name, "")
+            last = func.coalesce(Customer.last_name, "")
+            conditions: list[ColumnElement[bool]] = [
+                Customer.email.like(pattern, escape="\\"),
+                func.lower(first + " " + last).like(pattern, escape="\\"),
+                func.lower(last).like(pattern, escape="\\"),
+                Customer.external_id == q,
+            ]
+            if identity_values:
+                conditions.append(
+                    exists().where(
+                        CustomerIdentity.workspace_id == self.workspace_id,
+                        CustomerIdentity.customer_id == Customer.id,
+                        CustomerIdentity.value.in_(list(identity_values)),
+                    )
+                )
+            stmt = stmt.where(or_(*conditions))
+        return stmt
+
+    def merged_into(self, customer_id: int) -> list[Customer]:
+        """Profiles merged (directly) into ``customer_id``."""
+        return list(self.session.scalars(self.select().where(Customer.merged_into_id == customer_id)))
+
+    def repoint_merged(self, from_id: int, to_id: int) -> None:
+        self.session.execute(
+            update(Customer)
+            .where(Customer.workspace_id == self.workspace_id, Customer.merged_into_id == from_id)
+            .values(merged_into_id=to_id)
+        )
+
+    # ---- bulk paths for ingestion ------------------------------------------------------------------
+    def insert_minimal(self, external_ids: Sequence[str]) -> dict[str, int]:
+        """Multi-row INSERT of bare profiles; returns external_id -> new id."""
+        now = utcnow()
+        created: dict[str, int] = {}
+        for start in range(0, len(external_ids), CHUNK):
+            rows = [
+                {
+                    "workspace_id": self.workspace_id, "external_id": external_id, "tags": [],
+                    "attributes": {}, "orders_count": 0, "total_spent": Decimal("0.0000"),
+                    "lifecycle_stage": "prospect", "created_at": now, "updated_at": now,
+                }
+                for external_id in external_ids[start : start + CHUNK]
+            ]
+            stmt = insert(Customer).returning(Customer.external_id, Customer.id, sort_by_parameter_order=True)
+            for external_id, customer_id in self.session.execute(stmt, rows):
+                created[str(external_id)] = customer_id
+        return created
+
+    def add_order_totals(self, totals: Sequence[tuple[int, datetime | None, datetime | None, Decimal, int]]) -> None:
+        """Relative updates, one executemany per shape: (id, first placed, last placed, amount, orders)."""
+        table = CUSTOMERS
+        c: Any = table.c
+        now = utcnow()
+        amount = bindparam("b_amount", type_=Money)
+        base: dict[Any, Any] = {
+            c.orders_count: c.orders_count + bindparam("b_orders"),
+            c.total_spent: c.total_spent + amount,
+            c.updated_at: bindparam("b_now", type_=UTCDateTime()),
+        }
+        first = bindparam("b_first", type_=UTCDateTime())
+        last = bindparam("b_last", type_=UTCDateTime())
+        dated = dict(base)
+        dated[c.first_order_at] = case(
+            (or_(c.first_order_at.is_(None), c.first_order_at > first), first), else_=c.first_order_at
+        )
+        dated[c.last_order_at] = case(
+            (or_(c.last_order_at.is_(None), c.last_order_at < last), last), else_=c.last_order_at
+        )
+        where = and_(c.id == bindparam("b_id"), c.workspace_id == self.workspace_id)
+        with_dates = [
+            {"b_id": i, "b_first": f, "b_last": la, "b_amount": a, "b_orders": n, "b_now": now}
+            for i, f, la, a, n in totals
+            if f is not None and la is not None
+        ]
+        without_dates = [
+            {"b_id": i, "b_amount": a, "b_orders": n, "b_now": now}
+            for i, f, la, a, n in totals
+            if f is None or la is None
+        ]
+        if with_dates:
+            self.session.execute(update(table).where(where).values(dated), with_dates)
+        if without_dates:
+            self.session.execute(update(table).where(where).values(base), without_dates)
+        self._expire_cached(i for i, *_ in totals)
+
+    def absorb_totals(self, survivor: Customer, duplicate: Customer) -> None:
+        """Add the duplicate's aggregates to the survivor's (relative) and zero the duplicate's."""
+        c: Any = CUSTOMERS.c
+        first, last = duplicate.first_order_at, duplicate.last_order_at
+        values: dict[Any, Any] = {
+            c.orders_count: c.orders_count + duplicate.orders_count,
+            c.total_spent: c.total_spent + duplicate.total_spent,
+            c.updated_at: utcnow(),
+        }
+        if first is not None:
+            values[c.first_order_at] = case(
+                (or_(c.first_order_at.is_(None), c.first_order_at > first), first), else_=c.first_order_at
+            )
+        if last is not None:
+            values[c.last_order_at] = case(
+                (or_(c.last_order_at.is_(None), c.last_order_at < last), last), else_=c.last_order_at
+            )
+        scope = (c.workspace_id == self.workspace_id)
+        self.session.execute(update(CUSTOMERS).where(scope, c.id == survivor.id).values(values))
+        self.session.execute(
+            update(CUSTOMERS)
+            .where(scope, c.id == duplicate.id)
+            .values(orders_count=0, total_spent=Decimal("0.0000"), first_order_at=None, last_order_at=None)
+        )
+        self._expire_cached([survivor.id, duplicate.id])
+
+    def _expire_cached(self, ids: Iterable[int]) -> None:
+        wanted = set(ids)
+        fields = ["orders_count", "total_spent", "first_order_at", "last_order_at", "updated_at"]
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Customer) and obj.id in wanted:
+                self.session.expire(obj, fields)
+
+    def set_stages(self, changes: Sequence[tuple[int, str]]) -> None:
+        if not changes:
+            return
+        c: Any = CUSTOMERS.c
+        stmt = (
+            update(CUSTOMERS)
+            .where(c.id == bindparam("b_id"), c.workspace_id == self.workspace_id)
+            .values(lifecycle_stage=bindparam("b_stage"))
+        )
+        self.session.execute(stmt, [{"b_id": i, "b_stage": s} for i, s in changes])
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Customer) and obj.id in dict(changes):
+                self.session.expire(obj, ["lifecycle_stage"])
+
+    def activity_chunk(self, after_id: int, size: int) -> list[Any]:
+        """Unmerged profiles after ``after_id``: id, aggregates and current stage, for bulk lifecycle."""
+        stmt = (
+            select(
+                Customer.id, Customer.orders_count, Customer.total_spent, Customer.first_order_at,
+                Customer.last_order_at, Customer.lifecycle_stage,
+            )
+            .where(
+                Customer.workspace_id == self.workspace_id,
+                Customer.merged_into_id.is_(None),
+                Customer.id > after_id,
+            )
+            .order_by(Customer.id)
+            .limit(size)
+        )
+        return list(self.session.execute(stmt))
+
+
+class IdentityRepository(WorkspaceRepository[CustomerIdentity]):
+    model = CustomerIdentity
+
+    def find(self, kind: str, value: str) -> CustomerIdentity | None:
+        stmt = self.select().where(CustomerIdentity.kind == kind, CustomerIdentity.value == value)
+        return self.session.scalars(stmt).one_or_none()
+
+    def for_customer(self, customer_id: int) -> list[CustomerIdentity]:
+        stmt = self.select().where(CustomerIdentity.customer_id == customer_id).order_by(CustomerIdentity.id)
+        return list(self.session.scalars(stmt))
+
+    def insert_many(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Multi-row INSERT of (customer id, kind, value)."""
+        if not rows:
+            return
+        now = utcnow()
+        values = [
+            {"workspace_id": self.workspace_id, "customer_id": cid, "kind": kind, "value": value,
+             "created_at": now, "updated_at": now}
+            for cid, kind, value in rows
+        ]
+        for start in range(0, len(values), CHUNK):
+            self.session.execute(insert(CustomerIdentity), values[start : start + CHUNK])
+
+    def remove_all(self, customer_id: int) -> int:
+        result = self.session.execute(
+            delete(CustomerIdentity).where(
+                CustomerIdentity.workspace_id == self.workspace_id, CustomerIdentity.customer_id == customer_id
+            )
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class TagRepository(WorkspaceRepository[CustomerTag]):
+    model = CustomerTag
+
+    def set_tags(self, customer_id: int, tags: Sequence[str]) -> None:
+        """Make the customer's tag rows equal ``tags``."""
+        stmt = select(CustomerTag.tag).where(
+            CustomerTag.workspace_id == self.workspace_id, CustomerTag.customer_id == customer_id
+        )
+        existing = set(self.session.scalars(stmt))
+        wanted = set(tags)
+        gone = existing - wanted
+        if gone:
+            self.session.execute(
+                delete(CustomerTag).where(
+                    CustomerTag.workspace_id == self.workspace_id,
+                    CustomerTag.customer_id == customer_id,
+                    CustomerTag.tag.in_(gone),
+                )
+            )
+        added = [t for t in tags if t not in existing]
+        if added:
+            now = utcnow()
+            self.session.execute(
+                insert(CustomerTag),
+                [{"workspace_id": self.workspace_id, "customer_id": customer_id, "tag": t,
+                  "created_at": now, "updated_at": now} for t in added],
+            )
+
+
+class AttributeDefinitionRepository(WorkspaceRepository[AttributeDefinition]):
+    model = AttributeDefinition
+
+    def list(self) -> list[AttributeDefinition]:
+        return list(self.session.scalars(self.select().order_by(AttributeDefinition.name)))
+
+    def by_name(self, name: str) -> AttributeDefinition | None:
+        return self.session.scalars(self.select().where(AttributeDefinition.name == name)).one_or_none()
+
+    def delete(self, definition: AttributeDefinition) -> None:
+        self.session.delete(definition)
+        self.session.flush()
+
+
+class SettingsRepository(WorkspaceRepository[CustomerSettings]):
+    model = CustomerSettings
+
+    def current(self) -> CustomerSettings | None:
+        return self.session.scalars(self.select()).one_or_none()
+
+
+def move_rows(session: Session, column: Column[Any], workspace_id: int, from_id: int, to_id: int) -> int:
+    """Re-point every row of ``column``'s table from one customer to another (merges)."""
+    table = column.table
+    scope = table.c.workspace_id == workspace_id
+    result = session.execute(update(table).where(scope, column == from_id).values({column.name: to_id}))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_stored_responses(session: Session, workspace_id: int, needles: Sequence[str]) -> int:
+    """Delete the workspace's stored idempotent responses that quote any of ``needles`` (erasure)."""
+    from patronage.kit.idempotency import IdempotencyRecord
+
+    if not needles:
+        return 0
+    matches = [IdempotencyRecord.body.like(like_pattern(n), escape="\\") for n in needles]
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.workspace_id == workspace_id, or_(*matches))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purge_jobs(session: Session, workspace_id: int, needles: Sequence[str]) -> int:
+    """Delete the workspace's jobs whose payload quotes any of ``needles`` (erasure): an e-mail still
+    waiting for the erased address is never sent, and finished jobs keep no copy of it."""
+    from sqlalchemy import Text
+    from sqlalchemy import cast as sql_cast
+
+    from patronage.kit.jobs.models import Job
+
+    if not needles:
+        return 0
+    payload = sql_cast(Job.payload, Text)
+    matches = [payload.like(like_pattern(n), escape="\\") for n in needles]
+    result = session.execute(delete(Job).where(Job.workspace_id == workspace_id, or_(*matches)))
+    return int(result.rowcount)  # type: ignore[attr-defined]

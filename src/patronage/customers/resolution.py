@@ -1,0 +1,55 @@
+"""Identity resolution: which customer does an external id / email / phone refer to?
+
+Used by every ingestion path. A profile merged into another resolves to the survivor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from patronage.customers.models import Customer, CustomerIdentity
+
+IdentityKey = tuple[str, str]  # (kind, normalised value)
+
+
+def find_customer_ids(session: Session, workspace_id: int, keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
+    """Bulk look-up: the customer id for each known (kind, value); unknown keys are absent."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[IdentityKey, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        stmt = select(CustomerIdentity.kind, CustomerIdentity.value, CustomerIdentity.customer_id).where(
+            CustomerIdentity.workspace_id == workspace_id,
+            tuple_(CustomerIdentity.kind, CustomerIdentity.value).in_(chunk),
+        )
+        for kind, value, customer_id in session.execute(stmt):
+            found[(kind, value)] = customer_id
+    return _follow_merges(session, workspace_id, found)
+
+
+def _follow_merges(session: Session, workspace_id: int, found: dict[IdentityKey, int]) -> dict[IdentityKey, int]:
+    ids = set(found.values())
+    if not ids:
+        return found
+    stmt = select(Customer.id, Customer.merged_into_id).where(
+        Customer.workspace_id == workspace_id, Customer.id.in_(ids), Customer.merged_into_id.is_not(None)
+    )
+    redirects: dict[int, int | None] = {cid: into for cid, into in session.execute(stmt)}
+    if not redirects:
+        return found
+    for key, first_id in found.items():
+        current, seen = first_id, 0
+        while current in redirects and seen < 20:
+            survivor = redirects[current]
+            if survivor is None:
+                break
+            current, seen = survivor, seen + 1
+        found[key] = current
+    return found
+
+
+def find_customer_id(session: Session, workspace_id: int, kind: str, value: str) -> int | None:
+    return find_customer_ids(session, workspace_id, [(kind, value)]).get((kind, value))

@@ -1,0 +1,41 @@
+"""Jobs of the customers domain: lifecycle recomputation after orders and returns, and daily."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+# ``merge`` and ``timeline`` register the customer-owned tables and the built-in timeline sources
+# at import; importing them here makes sure every worker process has them.
+from patronage.customers import lifecycle
+from patronage.customers import merge as _merge  # noqa: F401
+from patronage.customers import timeline as _timeline  # noqa: F401
+from patronage.kit.jobs import JobContext, on_event, periodic
+
+
+def _customer_id(ctx: JobContext) -> int | None:
+    payload: dict[str, Any] = ctx.payload.get("payload") or {}
+    value = payload.get("customer_id")
+    return int(value) if value is not None else None
+
+
+@on_event("order.recorded", name="customers.lifecycle_on_order_recorded")
+@on_event("order.updated", name="customers.lifecycle_on_order_updated")
+@on_event("order.status_changed", name="customers.lifecycle_on_order_status")
+@on_event("return.applied", name="customers.lifecycle_on_return")
+def lifecycle_on_activity(session: Session, ctx: JobContext) -> None:
+    """Orders, cancellations and returns change the aggregates: re-evaluate that customer's stage.
+
+    The events' payloads carry ``customer_id``.
+    """
+    customer_id = _customer_id(ctx)
+    if ctx.workspace_id is not None and customer_id is not None:
+        lifecycle.recompute_customer(session, ctx.workspace_id, customer_id)
+
+
+@periodic("customers.lifecycle_daily", "20 3 * * *")
+def lifecycle_daily(session: Session, ctx: JobContext) -> None:
+    """Time moves customers on (new -> active, active -> at_risk -> lapsed) without any new data."""
+    if ctx.workspace_id is not None:
+        lifecycle.recompute_workspace(session, ctx.workspace_id)

@@ -1,0 +1,1 @@
+"""What customers do: products, orders and returns, behavioural events; ingestion and idempotency."""

@@ -1,0 +1,212 @@
+"""The import loop: stream records, validate, apply chunk by chunk (one transaction each), report errors.
+
+Bounded memory: one chunk of records at a time. Re-running a file changes nothing: every kind is
+idempotent by its external id. A chunk whose fast path fails on the database (a concurrent writer won
+a race) is retried once, then applied item by item, so one bad row never sinks its chunk.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from patronage.customers.schemas import CustomerUpsert
+from patronage.customers.service import upsert_customer
+from patronage.events import returns as return_service
+from patronage.events.behaviour_schemas import EventIn
+from patronage.events.importer.events_bulk import ingest_events
+from patronage.events.importer.orders_bulk import BulkContext, Outcome, ingest_orders
+from patronage.events.importer.readers import Format, Record, open_records
+from patronage.events.orders import workspace_currency
+from patronage.events.schemas import OrderIn, ReturnIn
+from patronage.kit import upsert
+from patronage.kit.audit import audit
+from patronage.kit.db import Database
+from patronage.kit.errors import PatronageError
+from patronage.kit.http.problems import validation_problem
+
+log = logging.getLogger("patronage.import")
+Kind = Literal["customers", "orders", "returns", "events"]
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "customers": CustomerUpsert, "orders": OrderIn, "returns": ReturnIn, "events": EventIn,
+}
+DEFAULT_CHUNK = {"customers": 500, "orders": 2000, "returns": 500, "events": 2000}
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ErrorReport:
+    """The rows that failed: ``line, external_id, field, reason`` (CSV), written as they happen."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._handle: IO[str] | None = path.open("w", newline="", encoding="utf-8") if path else None
+        self._writer = csv.writer(self._handle) if self._handle else None
+        if self._writer:
+            self._writer.writerow(["line", "external_id", "field", "reason"])
+
+    def add(self, line: int, key: str | None, field: str, reason: str) -> None:
+        if self._writer:
+            self._writer.writerow([line, key or "", field, reason])
+
+    def add_error(self, line: int, key: str | None, error: PatronageError) -> None:
+        problem = error.to_problem()
+        items = problem.get("errors") or [{"field": "", "message": problem["detail"]}]
+        first = items[0]
+        reason = problem["detail"] if len(items) > 1 else str(first.get("message", problem["detail"]))
+        self.add(line, key, str(first.get("field", "")), reason)
+
+    def close(self) -> None:
+        if self._handle:
+            self._handle.close()
+
+
+def _statistics_due(chunk_number: int) -> bool:
+    """After chunks 1, 2, 4, 8, ...: the tables' statistics keep up at a negligible cost."""
+    return chunk_number & (chunk_number - 1) == 0
+
+
+def refresh_statistics(db: Database) -> None:
+    from patronage.customers.models import Customer, CustomerIdentity
+    from patronage.events.models import BehaviourEvent, Order, Return
+
+    tables: list[Table] = [m.__table__ for m in (Order, Return, BehaviourEvent, Customer, CustomerIdentity)]  # type: ignore[misc]
+    with db.unit_of_work() as session:
+        upsert.refresh_statistics(session, tables)
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _single(session: Session, ctx: BulkContext, kind: str, item: Any) -> str:
+    if kind == "customers":
+        status, _ = upsert_customer(session, ctx.workspace_id, item, actor=ctx.actor)
+        return status
+    if kind == "returns":
+        status, _ = return_service.record_return(session, ctx.workspace_id, item, actor=ctx.actor, source=ctx.source)
+        return status
+    if kind == "orders":
+        from patronage.events.orders import upsert_order
+
+        status, _ = upsert_order(session, ctx.workspace_id, item, actor=ctx.actor, source=ctx.source)
+        return status
+    from patronage.events.behaviour import record_behaviour_event
+
+    status, _ = record_behaviour_event(session, ctx.workspace_id, item, actor=ctx.actor, source=ctx.source)
+    return status
+
+
+def _one_by_one(session: Session, ctx: BulkContext, kind: str, items: list[Any]) -> list[Outcome]:
+    outcomes = []
+    for item in items:
+        try:
+            with session.begin_nested():
+                outcomes.append(Outcome(_single(session, ctx, kind, item)))
+        except PatronageError as exc:
+            outcomes.append(Outcome("error", exc))
+    return outcomes
+
+
+def apply_chunk(db: Database, ctx: BulkContext, kind: str, items: list[Any]) -> list[Outcome]:
+    """One transaction for the chunk; the bulk path first, then (after a database error) item by item."""
+    attempts = 2 if kind in ("orders", "events") else 0
+    for _ in range(attempts):
+        try:
+            with db.unit_of_work() as session:
+                if kind == "orders":
+                    return ingest_orders(session, ctx, items)
+                return ingest_events(session, ctx, items)
+        except DBAPIError as exc:
+            log.warning("bulk %s chunk failed (%s); retrying", kind, exc.orig)
+            ctx.customers.clear()
+    with db.unit_of_work() as session:
+        return _one_by_one(session, ctx, kind, items)
+
+
+def run_import(
+    db: Database,
+    workspace_id: int,
+    kind: Kind,
+    path: Path,
+    fmt: Format,
+    *,
+    errors_path: Path | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_chunk: Callable[[ImportReport], None] | None = None,
+    actor: str = "import",
+    source: str = "import",
+) -> ImportReport:
+    """Import ``path`` into the workspace; returns the counts. Failed rows go to ``errors_path``."""
+    schema = SCHEMAS[kind]
+    report = ImportReport(kind)
+    errors = ErrorReport(errors_path)
+    started = time.perf_counter()
+    with db.unit_of_work(read_only=True) as session:
+        ctx = BulkContext(workspace_id, workspace_currency(session, workspace_id), actor, source)
+    try:
+        chunks = _chunks(open_records(path, fmt, kind, progress), chunk_size or DEFAULT_CHUNK[kind])
+        for number, chunk in enumerate(chunks, start=1):
+            valid: list[Any] = []
+            lines: list[Record] = []
+            failures: list[tuple[Record, PatronageError]] = []
+            for record in chunk:
+                report.read += 1
+                if record.data is None:
+                    failures.append((record, PatronageError(record.error or "unreadable")))
+                    continue
+                try:
+                    valid.append(schema.model_validate(record.data))
+                    lines.append(record)
+                except ValidationError as exc:
+                    failures.append((record, validation_problem([dict(e) for e in exc.errors()])))
+            if valid:
+                for record, outcome in zip(lines, apply_chunk(db, ctx, kind, valid), strict=True):
+                    if outcome.error is not None:
+                        failures.append((record, outcome.error))
+                    else:
+                        setattr(report, outcome.status, getattr(report, outcome.status) + 1)
+            report.failed += len(failures)
+            for record, error in sorted(failures, key=lambda f: f[0].line):
+                errors.add_error(record.line, record.key, error)
+            if _statistics_due(number):
+                refresh_statistics(db)
+            report.seconds = time.perf_counter() - started
+            if on_chunk:
+                on_chunk(report)
+    finally:
+        errors.close()
+    report.seconds = time.perf_counter() - started
+    with db.unit_of_work() as session:
+        audit(session, workspace_id=workspace_id, actor=actor, action=f"import.{kind}", subject_type="import",
+              subject_id=path.name, data={k: v for k, v in report.as_dict().items() if k != "seconds"})
+    return report

@@ -1,0 +1,1 @@
+"""Shopify webhooks: HMAC-verified, de-duplicated by webhook id, mapped onto orders and returns."""

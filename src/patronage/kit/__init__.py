@@ -1,0 +1,1 @@
+"""Plumbing shared by every domain: database, errors, pagination, clock, security, jobs, HTTP."""

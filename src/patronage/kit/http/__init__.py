@@ -1,0 +1,1 @@
+"""HTTP plumbing: the unit-of-work route, problem+json rendering, middleware, dependencies."""

@@ -1,0 +1,117 @@
+"""Where tasks, event handlers and periodic tasks are declared (at import time of each domain)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from patronage.kit.jobs.backoff import Backoff, exponential_backoff
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job_id: int
+    task: str
+    workspace_id: int | None
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    scheduled_for: datetime
+
+
+TaskFn = Callable[[Session, JobContext], None]
+
+
+class RecordedFailure(Exception):
+    """Fail the job but keep what the handler wrote: its writes commit together with the retry or burial.
+
+    A plain exception rolls the handler's transaction back. Raise this instead when the failure itself
+    must be recorded (a webhook delivery's attempt log), so the record and the retry are one commit.
+    """
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    fn: TaskFn
+    max_attempts: int | None = None
+    lease_seconds: int | None = None
+    backoff: Backoff = exponential_backoff
+    queue_priority: int = 100
+
+
+@dataclass(frozen=True)
+class PeriodicSpec:
+    name: str
+    cron: str
+    task: str
+    per_workspace: bool
+
+
+@dataclass
+class Registry:
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    handlers: dict[str, list[str]] = field(default_factory=dict)  # event type ("*" = all) -> task names
+    periodic: dict[str, PeriodicSpec] = field(default_factory=dict)
+
+    def handler_tasks(self, event_type: str) -> list[str]:
+        return [*self.handlers.get(event_type, []), *self.handlers.get("*", [])]
+
+
+REGISTRY = Registry()
+
+
+def task(
+    name: str,
+    *,
+    max_attempts: int | None = None,
+    lease_seconds: int | None = None,
+    backoff: Backoff = exponential_backoff,
+    priority: int = 100,
+) -> Callable[[TaskFn], TaskFn]:
+    """Declare a job handler. Handlers run in their own transaction, committed with the job's success."""
+
+    def register(fn: TaskFn) -> TaskFn:
+        if name in REGISTRY.tasks and REGISTRY.tasks[name].fn is not fn:
+            raise ValueError(f"task {name!r} is already registered")
+        REGISTRY.tasks[name] = TaskSpec(name, fn, max_attempts, lease_seconds, backoff, priority)
+        return fn
+
+    return register
+
+
+def on_event(event_type: str, *, name: str | None = None, **options: Any) -> Callable[[TaskFn], TaskFn]:
+    """Run ``fn`` for each domain event of ``event_type`` ("*" for every event), through the queue.
+
+    The event's id, type, uid and payload arrive in ``ctx.payload``.
+    """
+
+    def register(fn: TaskFn) -> TaskFn:
+        task_name = name or f"event:{fn.__module__}.{fn.__qualname__}"
+        task(task_name, **options)(fn)
+        subscribers = REGISTRY.handlers.setdefault(event_type, [])
+        if task_name not in subscribers:
+            subscribers.append(task_name)
+        return fn
+
+    return register
+
+
+def periodic(
+    name: str, cron: str, *, per_workspace: bool = True, **options: Any
+) -> Callable[[TaskFn], TaskFn]:
+    """Run ``fn`` on a cron schedule, in each workspace's time zone (or UTC when global)."""
+    from patronage.kit.jobs.cron import validate_cron
+
+    validate_cron(cron)
+
+    def register(fn: TaskFn) -> TaskFn:
+        task(name, **options)(fn)
+        REGISTRY.periodic[name] = PeriodicSpec(name, cron, name, per_workspace)
+        return fn
+
+    return register

@@ -1,0 +1,1 @@
+"""The points ledger: double-entry, append-only, with lots, pending points, expiry and claw-backs."""

@@ -1,0 +1,194 @@
+"""Liability reporting: what outstanding points are worth, how much of it will never be redeemed
+(breakage, estimated from the workspace's own history), and period statements that reconcile to the
+ledger. Read-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from patronage.kit.clock import utcnow
+from patronage.kit.errors import field_error
+from patronage.ledger.expiry_rules import local_to_utc
+from patronage.ledger.models import CUSTOMER_BUCKETS, TxKind
+from patronage.ledger.program import Program, load_program
+from patronage.liability.repository import Basis, LiabilityRepository
+from patronage.liability.rules import (
+    AGE_BUCKETS,
+    MOVEMENTS,
+    BreakageEstimate,
+    Cohort,
+    Reconciliation,
+    estimate_breakage,
+    movements_by_name,
+    net_of_breakage,
+    value,
+)
+
+MAX_STATEMENT_DAYS = 3700
+
+
+@dataclass(frozen=True)
+class Amount:
+    points: int
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class AgeLine:
+    label: str
+    min_days: int
+    max_days: int | None
+    available: Amount
+    pending: Amount
+
+
+@dataclass(frozen=True)
+class LiabilityReport:
+    as_of: datetime
+    currency: str
+    cost_per_point: Decimal
+    available: Amount
+    pending: Amount
+    outstanding: Amount
+    by_age: list[AgeLine]
+    expiring_30_days: Amount
+    expiring_90_days: Amount
+    clawback_owed: int
+    overdrawn: int
+    breakage: BreakageEstimate
+    breakage_value: Decimal
+    liability_net: Decimal
+
+
+def _amount(points: int, program: Program) -> Amount:
+    return Amount(points, value(points, program.cost_per_point))
+
+
+def liability(session: Session, workspace_id: int) -> LiabilityReport:
+    program = load_program(session, workspace_id)
+    reports = LiabilityRepository(session, workspace_id)
+    now = utcnow()
+    grid = [[0, 0] for _ in AGE_BUCKETS]  # [available, pending] per age bucket
+    for bucket, pending, points in reports.open_points_by_age(now):
+        grid[bucket][1 if pending else 0] += points
+    available = sum(row[0] for row in grid)
+    pending_points = sum(row[1] for row in grid)
+    outstanding = _amount(available + pending_points, program)
+    estimate = breakage(session, workspace_id, program=program)
+    net = net_of_breakage(outstanding.value, estimate.rate)
+    totals = reports.account_totals()
+    return LiabilityReport(
+        as_of=now, currency=program.currency, cost_per_point=program.cost_per_point,
+        available=_amount(available, program), pending=_amount(pending_points, program), outstanding=outstanding,
+        by_age=[AgeLine(b.label, b.min_days, b.max_days, _amount(row[0], program), _amount(row[1], program))
+                for b, row in zip(AGE_BUCKETS, grid, strict=True)],
+        expiring_30_days=_amount(reports.open_points_expiring(now, 30), program),
+        expiring_90_days=_amount(reports.open_points_expiring(now, 90), program),
+        clawback_owed=-totals["clawback"], overdrawn=-totals["overdraft"],
+        breakage=estimate, breakage_value=outstanding.value - net, liability_net=net,
+    )
+
+
+# ---- breakage ------------------------------------------------------------------------------------------------
+
+def cohorts(session: Session, workspace_id: int, *, tz_name: str | None = None) -> list[Cohort]:
+    """Earned points by month of earning (workspace time zone), with what became of them."""
+    tz = ZoneInfo(tz_name or load_program(session, workspace_id).timezone)
+    reports = LiabilityRepository(session, workspace_id)
+    month_of: dict[int, str] = {}
+    by_month: dict[str, Cohort] = {}
+    for lot_id, earned_at, amount, remaining, kind in reports.lots():
+        month = earned_at.astimezone(tz).strftime("%Y-%m")
+        month_of[lot_id] = month
+        cohort = by_month.setdefault(month, Cohort(month))
+        if kind == TxKind.REVERSE:  # a refund of spent points: un-redeems them, in their original cohort
+            cohort.redeemed -= amount
+        else:
+            cohort.issued += amount
+        cohort.remaining += remaining
+    for lot_id, kind, points in reports.allocations_by_lot():
+        found = by_month.get(month_of.get(lot_id, ""))
+        if found is None:
+            continue
+        if kind == TxKind.SPEND:
+            found.redeemed += points
+        elif kind == TxKind.EXPIRE:
+            found.expired += points
+        elif kind == TxKind.REVERSE:
+            found.reversed += points
+        else:
+            found.other += points
+    return [by_month[m] for m in sorted(by_month)]
+
+
+def breakage(session: Session, workspace_id: int, *, program: Program | None = None) -> BreakageEstimate:
+    return breakage_report(session, workspace_id, program=program)[0]
+
+
+def breakage_report(
+    session: Session, workspace_id: int, *, program: Program | None = None
+) -> tuple[BreakageEstimate, list[Cohort]]:
+    program = program or load_program(session, workspace_id)
+    found = cohorts(session, workspace_id, tz_name=program.timezone)
+    return estimate_breakage(found, configured=program.breakage_rate), found
+
+
+# ---- statements ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Statement:
+    start: datetime
+    end: datetime
+    basis: Basis
+    currency: str
+    cost_per_point: Decimal
+    opening: dict[str, int]  # per bucket + "total"
+    movements: dict[str, int]  # per statement line (earned, redeemed, ...)
+    movements_by_bucket: dict[str, dict[str, int]]
+    closing: dict[str, int]
+    reconciliation: Reconciliation
+    values: dict[str, Decimal] = field(default_factory=dict)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return local_to_utc(datetime.combine(day, time()), tz)
+
+
+def _with_total(buckets: dict[str, int]) -> dict[str, int]:
+    return {**buckets, "total": sum(buckets[b] for b in CUSTOMER_BUCKETS)}
+
+
+def statement(
+    session: Session, workspace_id: int, *, start: date, end: date, basis: Basis = "booked"
+) -> Statement:
+    """Points held by customers from local midnight of ``start`` to local midnight after ``end``.
+
+    Opening and closing come from the ledger's entries (customer buckets); movements from the
+    transactions' net points. ``reconciliation.difference`` is 0 when opening + movements == closing.
+    """
+    if end < start:
+        raise field_error("end", "must not be before start")
+    if (end - start).days > MAX_STATEMENT_DAYS:
+        raise field_error("end", f"a statement covers at most {MAX_STATEMENT_DAYS} days")
+    program = load_program(session, workspace_id)
+    tz = ZoneInfo(program.timezone)
+    t0, t1 = _local_midnight(start, tz), _local_midnight(end + timedelta(days=1), tz)
+    reports = LiabilityRepository(session, workspace_id)
+    opening = _with_total(reports.bucket_balances(t0, basis))
+    closing = _with_total(reports.bucket_balances(t1, basis))
+    movements = movements_by_name(reports.points_by_kind(t0, t1, basis))
+    by_bucket = {name: dict.fromkeys(CUSTOMER_BUCKETS, 0) for name in movements}
+    for (kind, bucket), points in reports.bucket_movements(t0, t1, basis).items():
+        by_bucket.setdefault(MOVEMENTS.get(kind, kind), dict.fromkeys(CUSTOMER_BUCKETS, 0))[bucket] += points
+    rec = Reconciliation(opening["total"], movements, closing["total"])
+    values = {"opening": value(opening["total"], program.cost_per_point),
+              "closing": value(closing["total"], program.cost_per_point),
+              **{name: value(points, program.cost_per_point) for name, points in movements.items()}}
+    return Statement(start=t0, end=t1, basis=basis, currency=program.currency, cost_per_point=program.cost_per_point,
+                     opening=opening, movements=movements, movements_by_bucket=by_bucket, closing=closing,
+                     reconciliation=rec, values=values)
+

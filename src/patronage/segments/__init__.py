@@ -1,0 +1,1 @@
+"""Segments: condition-tree definitions compiled to SQL, static lists, membership kept current, RFM reads."""

@@ -1,0 +1,96 @@
+"""Tier reactions to domain events, and the daily review of periods, grace ends and overrides."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from patronage.kit.jobs import JobContext, enqueue, on_event, periodic
+from patronage.tiers import integrations, qualification
+from patronage.tiers import repository as repo
+
+REVIEW_TASK = "tiers.review"
+
+
+def _event(ctx: JobContext) -> tuple[int, dict[str, Any]]:
+    assert ctx.workspace_id is not None
+    return ctx.workspace_id, dict(ctx.payload.get("payload") or {})
+
+
+def _when(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+@on_event("order.recorded", name="tiers.on_order_recorded")
+def on_order_recorded(session: Session, ctx: JobContext) -> None:
+    workspace_id, p = _event(ctx)
+    qualification.credit_order(
+        session, workspace_id, order_id=int(p["order_id"]), customer_id=int(p["customer_id"]),
+        total=Decimal(str(p["total"])), placed_at=_when(p["placed_at"]),
+    )
+    qualification.evaluate(session, workspace_id, int(p["customer_id"]))
+
+
+@on_event("points.earned", name="tiers.on_points_earned")
+def on_points_earned(session: Session, ctx: JobContext) -> None:
+    """Earned points count in the window of their earning date (backdated earnings included)."""
+    workspace_id, p = _event(ctx)
+    points, txn_id = int(p.get("points") or 0), p.get("transaction_id")
+    if points <= 0 or txn_id is None:
+        return
+    txn = repo.ledger_transaction(session, workspace_id, int(txn_id))
+    if txn is None:
+        return
+    order_id = int(txn.source_id) if txn.source_type == "order" and txn.source_id.isdigit() else None
+    qualification.credit_points(session, workspace_id, customer_id=txn.customer_id, points=points,
+                                source_id=f"txn:{txn.id}", occurred_at=txn.occurred_at, order_id=order_id)
+    qualification.evaluate(session, workspace_id, txn.customer_id)
+
+
+@on_event("points.reversed", name="tiers.on_points_reversed")
+def on_points_reversed(session: Session, ctx: JobContext) -> None:
+    """A reversed earning stops counting, in the window the earning counted in. Refunds of spent points
+    (reversals of a spend) are not earnings and do not count."""
+    workspace_id, p = _event(ctx)
+    txn_id = p.get("transaction_id")
+    if txn_id is None:
+        return
+    txn = repo.ledger_transaction(session, workspace_id, int(txn_id))
+    original = repo.ledger_transaction(session, workspace_id, txn.reverses_id) if txn and txn.reverses_id else None
+    if txn is None or original is None or original.kind != "earn" or txn.points >= 0:
+        return
+    qualification.credit_points(session, workspace_id, customer_id=txn.customer_id, points=txn.points,
+                                source_id=f"txn:{txn.id}", occurred_at=original.occurred_at)
+
+
+@on_event("return.applied", name="tiers.on_return_applied")
+def on_return_applied(session: Session, ctx: JobContext) -> None:
+    workspace_id, p = _event(ctx)
+    if p.get("order_id") is None:
+        return
+    qualification.credit_return(
+        session, workspace_id, order_id=int(p["order_id"]), return_id=int(p["return_id"]),
+        amount=Decimal(str(p.get("amount") or 0)),
+    )
+
+
+@on_event("order.status_changed", name="tiers.on_order_status_changed")
+def on_order_status_changed(session: Session, ctx: JobContext) -> None:
+    """A cancelled order stops counting, as if fully returned."""
+    workspace_id, p = _event(ctx)
+    if p.get("status") != "cancelled" or p.get("order_id") is None:
+        return
+    qualification.cancel_order_credit(session, workspace_id, order_id=int(p["order_id"]))
+
+
+@periodic(REVIEW_TASK, "10 0 * * *")
+def review(session: Session, ctx: JobContext) -> None:
+    """Period ends, grace ends and override ends; a full batch re-enqueues itself for the rest."""
+    assert ctx.workspace_id is not None
+    batch = 500
+    if qualification.run_reviews(session, ctx.workspace_id, batch=batch) >= batch:
+        enqueue(session, REVIEW_TASK, {}, workspace_id=ctx.workspace_id, unique_key=f"tiers.review:{ctx.workspace_id}")
+integrations.register()

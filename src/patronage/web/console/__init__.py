@@ -1,0 +1,1 @@
+"""The admin console: staff pages under / and /console/, signed in with the staff session cookie."""

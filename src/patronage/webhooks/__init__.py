@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed, retried, logged deliveries of domain events to workspaces' endpoints."""

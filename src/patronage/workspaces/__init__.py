@@ -1,0 +1,1 @@
+"""Tenants (workspaces), staff users and their roles, API keys and browser sessions."""
