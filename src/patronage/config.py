@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -69,8 +70,9 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path | None:
         if not self.is_sqlite:
             return None
-        raw = self.database_url.split("///", 1)[-1]
-        return None if raw in ("", ":memory:") else Path(raw)
+        # SQLAlchemy's own URL parser: "sqlite://" and "sqlite:///:memory:" are both in-memory.
+        database = make_url(self.database_url).database
+        return None if database in (None, "", ":memory:") else Path(database)
 
 
 @lru_cache(maxsize=1)

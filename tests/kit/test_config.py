@@ -68,9 +68,10 @@ def test_sqlite_paths() -> None:
     assert not Settings(database_url="postgresql+psycopg://x@h/db").is_sqlite
 
 
-@pytest.mark.xfail(strict=True, reason="config.py: sqlite_path() reads 'sqlite://' (in-memory) as Path('sqlite:')")
 def test_sqlite_path_of_the_short_in_memory_url() -> None:
     assert Settings(database_url="sqlite://").sqlite_path() is None
+    assert Settings(database_url="sqlite:////var/lib/p.db").sqlite_path() == Path("/var/lib/p.db")
+    assert Settings(database_url="sqlite:///var/p.db").sqlite_path() == Path("var/p.db")
 
 
 def _pragmas(url: str, **overrides: object) -> dict[str, object]:

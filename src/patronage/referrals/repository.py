@@ -143,7 +143,7 @@ def signals_of(
     rows = session.execute(
         select(CustomerIdentity.kind, CustomerIdentity.value).where(
             CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.customer_id == customer_id)
-    ).tuples().all()
+    ).all()
     code = CodeRepository(session, workspace_id).for_customer(customer_id)
     own = ReferralRepository(session, workspace_id).for_referred(customer_id)
     seen: list[dict[str, Any]] = [code.signals if code else {}, own.signals if own else {}, extra or {}]

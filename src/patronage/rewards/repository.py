@@ -95,7 +95,7 @@ class RewardRepository(WorkspaceRepository[Reward]):
         )
         if reward_ids is not None:
             stmt = stmt.where(Redemption.reward_id.in_(list(reward_ids)))
-        return {rid: int(n) for rid, n in self.session.execute(stmt).tuples()}
+        return {rid: int(n) for rid, n in self.session.execute(stmt).all()}
 
 
 class RedemptionRepository(WorkspaceRepository[Redemption]):

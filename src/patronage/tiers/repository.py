@@ -166,7 +166,7 @@ class CreditRepository(WorkspaceRepository[TierCredit]):
         if start is not None:
             stmt = stmt.where(TierCredit.occurred_at >= start)
         stmt = stmt.group_by(TierCredit.customer_id)
-        return {cid: Decimal(str(v or 0)) for cid, v in self.session.execute(stmt).tuples()}
+        return {cid: Decimal(str(v or 0)) for cid, v in self.session.execute(stmt).all()}
 
 
 def customer_exists(session: Session, workspace_id: int, customer_id: int) -> bool:
