@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PATRONAGE_BASE_URL ?= http://127.0.0.1:8000
 
-.PHONY: install run serve test lint typecheck unit bench soak translations clean
+.PHONY: install run serve test lint typecheck unit audit bench soak translations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ typecheck: install
 
 unit: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+## audit: bandit over src/ and pip-audit over the installed dependencies (scripts/security-audit.sh)
+audit: install
+	BIN=$(BIN) scripts/security-audit.sh
 
 ## bench: every benchmark in bench/, one JSON document on stdout
 bench: install

@@ -1,26 +1,24 @@
-"""Bulk import benchmark (issue "Events ingestion"), one JSON document on stdout.
+"""Bulk import benchmark (issue 3, "Customers, orders and events"), one JSON document on stdout.
 
 (1) ``orders``: ``patronage import orders`` of a generated JSON Lines file (1-3 lines per order, about five
     orders per customer, customers unknown beforehand so they are created on the way) into a fresh
     SQLite file and a fresh PostgreSQL database, in a child process whose peak RSS is reported. The
-    whole pipeline is timed: streaming read, validation, bulk identity resolution (``ensure_customers``),
-    orders and lines, customer aggregates (``record_orders_totals``) and one ``order.recorded`` domain
-    event per order with a job per subscriber (``record_events_bulk``). A second run of the same file
-    (idempotent: nothing changes) is timed too. Reference, same run, same machine: reading the same file
-    with ``json.loads`` and inserting one row per order with a raw driver ``executemany`` into a bare
-    table (no indexes, no constraints) - the floor of "parse and store". Targets: >= 20,000 orders/s on
-    SQLite and >= 10,000 orders/s on PostgreSQL, peak RSS <= 1 GiB for 1,000,000 orders.
-    ``seconds_in`` splits the import's time between the events domain's own code and the functions it
-    calls in other domains.
+    whole pipeline is timed: streaming read, validation (``importer/prepare.py``), bulk identity
+    resolution (``ensure_customers``), orders and lines, the customer aggregates in one set-based UPDATE
+    (``record_new_orders_totals``) and one ``orders.imported`` batch domain event per chunk with a job per
+    subscriber. A second run of the same file (idempotent: nothing changes) is timed too. Reference, same
+    run, same machine: reading the same file with ``json.loads`` and inserting one row per order with a
+    raw driver ``executemany`` into a bare table (no indexes, no constraints) - the floor of "parse and
+    store". Targets: >= 20,000 orders/s on SQLite and >= 10,000 orders/s on PostgreSQL, peak RSS <= 1 GiB
+    for 1,000,000 orders. ``seconds_in`` splits the import's time between the events domain's own code
+    and the functions it calls in other domains. ``cpu_seconds`` is this process's CPU time, steadier
+    than wall time on a shared machine.
 (2) ``cdnow_demo_seconds``: ``patronage.events.demo.load_cdnow`` (69,659 orders, 23,570 customers) into a
-    fresh SQLite database; target <= 15 s.
-
-(3) ``--what-if-fast-events``: the same import with ``kit.jobs.queue.record_events_bulk`` replaced by
-    ``proposed_record_events_bulk`` below (the same rows, written with ``kit.upsert``: ids allocated up
-    front, one driver call per table). Not the shipped code: a measured proposal for the job queue.
+    fresh SQLite database; target <= 15 s. ``cdnow_demo.earning_demo_load`` times the step that may follow
+    it (``patronage.earning.demo.load``: a published rule set and the demo's points in one bulk replay),
+    reported separately.
 
     python -m bench.bench_import [--orders 1000000] [--backends sqlite,postgres] [--skip-demo]
-                                 [--what-if-fast-events]
 """
 
 from __future__ import annotations
@@ -151,7 +149,7 @@ def _instrument() -> dict[str, float]:
     """Time the calls the bulk path makes into other domains (bench only)."""
     import functools
 
-    from patronage.events.importer import events_bulk, orders_bulk
+    from patronage.events.importer import orders_bulk
 
     spent: dict[str, float] = {}
 
@@ -169,50 +167,15 @@ def _instrument() -> dict[str, float]:
 
         setattr(module, name, timed)
 
-    for name in ("ensure_customers", "record_orders_totals", "record_events_bulk", "find_customer_ids"):
+    for name in ("ensure_customers", "record_new_orders_totals", "record_event"):
         wrap(orders_bulk, name)
-    events_bulk.record_events_bulk = orders_bulk.record_events_bulk
     return spent
 
 
-def proposed_record_events_bulk(session: Any, workspace_id: int, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """What ``record_events_bulk`` could be: the same domain_events and jobs rows, set-based (proposal)."""
-    import uuid
-
-    from patronage.kit.clock import utcnow
-    from patronage.kit.jobs.models import DomainEvent, Job, JobStatus
-    from patronage.kit.jobs.queue import _spec_defaults
-    from patronage.kit.jobs.registry import REGISTRY
-    from patronage.kit.upsert import insert_rows, insert_with_ids
-
-    if not events:
-        return []
-    now = utcnow()
-    rows = [(f"evt_{uuid.uuid4().hex}", workspace_id, t, p, now) for t, p in events]
-    ids = insert_with_ids(session, DomainEvent.__table__, ("uid", "workspace_id", "type", "payload", "occurred_at"),
-                          rows)
-    specs: dict[str, tuple[int, int]] = {}
-    jobs = []
-    for event_id, (uid, _, kind, payload, _) in zip(ids, rows, strict=True):
-        for handler in REGISTRY.handler_tasks(kind):
-            if handler not in specs:
-                specs[handler] = _spec_defaults(handler)
-            max_attempts, priority = specs[handler]
-            jobs.append((workspace_id, handler, {"event_id": event_id, "event_uid": uid, "type": kind,
-                                                 "payload": payload}, JobStatus.QUEUED.value, priority, now, 0,
-                         max_attempts, None, now))
-    insert_rows(session, Job.__table__, ("workspace_id", "task", "payload", "status", "priority", "run_at",
-                                         "attempts", "max_attempts", "unique_key", "created_at"), jobs)
-    return [r[0] for r in rows]
-
-
-def child_import(url: str, path: str, runs: int = 2, fast_events: bool = False) -> dict[str, Any]:
-    from patronage.events.importer import orders_bulk
+def child_import(url: str, path: str, runs: int = 2) -> dict[str, Any]:
     from patronage.events.importer.runner import run_import
 
     db, workspace_id = _setup(url)
-    if fast_events:
-        orders_bulk.record_events_bulk = proposed_record_events_bulk
     spent = _instrument()
     out: dict[str, Any] = {}
     for run in range(runs):
@@ -275,23 +238,25 @@ def child_reference(url: str, path: str) -> dict[str, Any]:
             "orders_per_cpu_s": round(count / cpu_seconds), "peak_rss_mb": _peak_rss_mb()}
 
 
-def child_demo(url: str, fast_events: bool = False) -> dict[str, Any]:
+def child_demo(url: str) -> dict[str, Any]:
     from rich.console import Console
 
-    from patronage.events import demo
+    from patronage.earning import demo as earning_demo
     from patronage.events.demo import load_cdnow
-    from patronage.events.importer import orders_bulk
 
     db, workspace_id = _setup(url)
-    if fast_events:
-        orders_bulk.record_events_bulk = proposed_record_events_bulk
-        demo.record_events_bulk = proposed_record_events_bulk
+    console = Console(stderr=True, quiet=True)
     started, cpu = time.perf_counter(), time.process_time()
-    result = load_cdnow(db, workspace_id, Console(stderr=True, quiet=True))
+    result = load_cdnow(db, workspace_id, console)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+    rss = _peak_rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    earned = earning_demo.load(db, workspace_id, console)
+    earning = {"seconds": round(time.perf_counter() - started, 2), "cpu_seconds": round(time.process_time() - cpu, 2),
+               "orders_earning": earned["posted"], "points": earned["points"]}
     db.dispose()
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2), "orders": result["orders"],
-            "customers": result["customers"], "peak_rss_mb": _peak_rss_mb()}
+            "customers": result["customers"], "peak_rss_mb": rss, "earning_demo_load": earning}
 
 
 CHILDREN = {"import": child_import, "reference": child_reference, "demo": child_demo}
@@ -303,7 +268,6 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--skip-demo", action="store_true")
-    parser.add_argument("--what-if-fast-events", action="store_true", help="also measure the proposal (3)")
     parser.add_argument("--child", choices=sorted(CHILDREN))
     parser.add_argument("--child-args", default="{}")
     args = parser.parse_args()
@@ -323,16 +287,12 @@ def main() -> None:
                 document["results"][backend] = {"skipped": "no PostgreSQL reachable"}
                 continue
             name = f"patronage_bench_import_{os.getpid()}"
-            what_if: dict[str, Any] | None = None
-            names = [name, name + "_ref", name + "_whatif"]
+            names = [name, name + "_ref"]
             try:
                 url = fresh_database(backend, workdir, admin_url, names[0])
                 imported = run_child("import", url=url, path=str(source))
                 url = fresh_database(backend, workdir, admin_url, names[1])
                 reference = run_child("reference", url=url, path=str(source))
-                if args.what_if_fast_events:
-                    url = fresh_database(backend, workdir, admin_url, names[2])
-                    what_if = run_child("import", url=url, path=str(source), runs=1, fast_events=True)
             finally:
                 if backend == "postgres" and admin_url:
                     for each in names:
@@ -345,19 +305,10 @@ def main() -> None:
                 "ratio_to_reference": round(rate / reference["orders_per_s"], 3),
                 "target_orders_per_s": TARGETS[backend], "pass": ok,
             }
-            if what_if is not None:
-                document["results"][backend]["what_if_fast_events"] = {
-                    **what_if["first"], "peak_rss_mb": what_if["peak_rss_mb"],
-                    "ratio_to_reference": round(what_if["first"]["orders_per_s"] / reference["orders_per_s"], 3),
-                }
         if not args.skip_demo:
             demo = run_child("demo", url=fresh_database("sqlite", workdir, None, "demo"))
             document["cdnow_demo_seconds"] = demo["seconds"]
             document["cdnow_demo"] = demo
-            if args.what_if_fast_events:
-                what_if = run_child("demo", url=fresh_database("sqlite", workdir, None, "demo_whatif"),
-                                    fast_events=True)
-                document["cdnow_demo_what_if_fast_events"] = what_if
             passed = passed and demo["seconds"] <= DEMO_LIMIT_S
     document["pass"] = passed
     emit(document)

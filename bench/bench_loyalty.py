@@ -126,6 +126,33 @@ async def _send(url: str, headers: dict[str, str], orders: list[dict[str, Any]],
             "p99_ms": round(percentile(latencies, 99), 2), "http_rps": round(len(latencies) / elapsed, 1)}
 
 
+def _tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes and all their descendants (Linux /proc;
+    0 elsewhere). On a shared machine CPU per order is steadier than throughput, and it says where the
+    time goes: HTTP server, job workers, the reference."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, cpu seconds)
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    wanted, total = set(pids), 0.0
+    grew = True
+    while grew:  # descendants: uvicorn --workers forks its workers under the supervisor
+        grew = False
+        for pid, (parent, _) in stats.items():
+            if parent in wanted and pid not in wanted:
+                wanted.add(pid)
+                grew = True
+    for pid in wanted:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
 def _count_earned(engine: Any, workspace_id: int) -> int:
     from patronage.ledger.models import LedgerTransaction
 
@@ -181,10 +208,14 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
                              args.concurrency))
                 if not args.http_only:
                     _wait_earned(db.engine, workspace_id, 200, timeout=300)
+                assert ref.proc is not None and real.proc is not None
+                ref_cpu = _tree_cpu([ref.proc.pid])
                 ref_run = runner(_send(ref.url + "/orders", {}, [_order(i, args.customers)
                                                                  for i in range(args.orders)], args.concurrency))
+                ref_cpu = _tree_cpu([ref.proc.pid]) - ref_cpu
                 before = _count_earned(db.engine, workspace_id)
                 orders = [_order(10_000 + i, args.customers) for i in range(args.orders)]
+                http_cpu, jobs_cpu = _tree_cpu([real.proc.pid]), _tree_cpu([p.pid for p in procs])
                 t0 = time.perf_counter()
                 real_run = runner(_send(real.url + "/api/v1/orders", headers, orders, args.concurrency))
                 if args.http_only:
@@ -192,11 +223,25 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     done_at = _wait_earned(db.engine, workspace_id, before + args.orders, timeout=900)
                     e2e = args.orders / (done_at - t0)
+                # Jobs that no earn transaction waits for (tiers, segments, lifecycle, ...) run on after
+                # the last earn: their CPU is counted once the queue has drained.
+                backlog_s = None if args.http_only else _wait_drained(db.engine, workspace_id, timeout=900)
+                http_cpu = _tree_cpu([real.proc.pid]) - http_cpu
+                jobs_cpu = _tree_cpu([p.pid for p in procs]) - jobs_cpu
+                cpu_ms = {"reference_http_per_order": round(ref_cpu / args.orders * 1000, 2),
+                          "patronage_http_per_order": round(http_cpu / args.orders * 1000, 2),
+                          "patronage_jobs_per_order": round(jobs_cpu / args.orders * 1000, 2),
+                          "jobs_drained_s_after_last_earn": None if backlog_s is None else round(backlog_s, 2)}
             finally:
                 real.stop()
                 ref.stop()
         with db.unit_of_work(read_only=True) as s:
             from patronage.kit.doctor import run_checks
+            from patronage.kit.jobs.models import Job
+
+            jobs_per_order = {task: round(n / (args.orders + 200), 2) for task, n in s.execute(
+                select(Job.task, func.count()).where(Job.workspace_id == workspace_id).group_by(Job.task)
+                .order_by(Job.task))}
 
             doctor = [f"{f.check}: {f.severity}" for f in run_checks(s, ["patronage.ledger.doctor"])]
         db.dispose()
@@ -219,10 +264,32 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
         "patronage": {**{k: v for k, v in real_run.items() if k != "start"},
                       "end_to_end_orders_per_s": None if args.http_only else round(e2e, 1)},
         "reference": {k: v for k, v in ref_run.items() if k != "start"},
+        # Client, PostgreSQL and the other side share the machine's CPUs: what each side itself costs.
+        "server_cpu_ms": cpu_ms,
+        "jobs_per_order": jobs_per_order,
         "throughput_ratio": round(ratio, 3), "target_ratio": 0.5, "p99_target_ms": 150,
         "doctor": doctor,
         "pass": not args.http_only and ratio >= 0.5 and real_run["p99_ms"] <= 150 and errors == 0,
     }
+
+
+def _wait_drained(engine: Any, workspace_id: int, *, timeout: float) -> float:
+    """Seconds until none of the workspace's jobs is running or due within 10 s (segments' debounced
+    re-evaluations wait 5 s by design; periodic jobs due tomorrow are not part of the load)."""
+    from patronage.kit.jobs.models import Job, JobStatus
+
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        soon = datetime.now(UTC) + timedelta(seconds=10)
+        with engine.connect() as conn:
+            waiting = conn.execute(select(func.count()).select_from(Job).where(
+                Job.workspace_id == workspace_id,
+                (Job.status == JobStatus.RUNNING) | ((Job.status == JobStatus.QUEUED) & (Job.run_at <= soon)),
+            )).scalar_one()
+        if not waiting:
+            return time.perf_counter() - start
+        time.sleep(0.1)
+    raise RuntimeError(f"jobs still waiting after {timeout} s")
 
 
 def _wait_earned(engine: Any, workspace_id: int, wanted: int, *, timeout: float) -> float:

@@ -28,6 +28,8 @@ from patronage.kit.models import Base
 from patronage.workspaces import service
 from patronage.workspaces.permissions import ALL, Role
 from patronage.workspaces.schemas import WorkspaceCreate
+from tests.web.chromium import SKIP_LINE as BROWSER_SKIP_LINE
+from tests.web.chromium import skipped_for_want_of_chromium
 
 domains.load_tasks()
 
@@ -60,6 +62,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Here, not in tests/web/conftest.py: under pytest-xdist only the controller writes the summary, and it
+    # never loads that conftest; the skip reports the workers send back still say why they skipped.
+    if skipped_for_want_of_chromium(terminalreporter.stats.get("skipped", [])):
+        terminalreporter.write_line(BROWSER_SKIP_LINE, yellow=True)
     if not POSTGRES_ADMIN_URL:
         terminalreporter.write_line(
             "PostgreSQL suite skipped: no server on 127.0.0.1:5432 and PATRONAGE_TEST_POSTGRES_URL unset",

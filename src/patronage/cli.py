@@ -22,7 +22,7 @@ console = Console(stderr=True)
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "owner@demo.patronage.local"
-DEMO_PASSWORD = "patronage-demo"  # noqa: S105 - the documented login of the local demo workspace
+DEMO_PASSWORD = "patronage-demo"  # noqa: S105 - the documented login of the local demo workspace  # nosec B105
 
 
 def _database() -> Database:

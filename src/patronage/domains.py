@@ -24,6 +24,7 @@ MODELS = [
     "patronage.tiers.models",
     "patronage.rewards.models",
     "patronage.referrals.models",
+    "patronage.liability.models",
     "patronage.earning.models",
     "patronage.segments.models",
     "patronage.analytics.models",
@@ -39,6 +40,7 @@ TASKS = [
     "patronage.tiers.tasks",
     "patronage.rewards.tasks",
     "patronage.referrals.tasks",
+    "patronage.liability.tasks",
     "patronage.earning.tasks",
     "patronage.segments.tasks",
     "patronage.analytics.tasks",
@@ -67,6 +69,7 @@ ROUTERS = [
 # `patronage doctor` runs every check these modules expose as ``CHECKS`` (see kit/doctor.py).
 DOCTOR_CHECKS = [
     "patronage.kit.doctor",
+    "patronage.customers.doctor",
     "patronage.ledger.doctor",
     "patronage.tiers.doctor",
     "patronage.rewards.doctor",
@@ -97,4 +100,9 @@ CLI: list[tuple[str, str]] = [
 ]
 
 # `patronage demo` calls each ``module.function(db, workspace_id, console)`` in order.
-DEMO_LOADERS: list[str] = ["patronage.events.demo.load_cdnow"]
+DEMO_LOADERS: list[str] = [
+    "patronage.events.demo.load_cdnow",
+    "patronage.earning.demo.load",
+    "patronage.liability.demo.snapshot",
+    "patronage.web.demo.portal_member",
+]

@@ -160,3 +160,74 @@ def test_goals(client: TestClient, db: Database, tenant: Tenant) -> None:
     bad = client.post("/api/v1/analytics/goals", json={**body, "breakdown": "channel"}, headers=h)
     assert bad.status_code == 422
     assert client.delete(f"/api/v1/analytics/goals/{goal['id']}", headers=h).status_code == 204
+
+
+def test_extract_reads_every_column_kind(db: Database, tenant: Tenant) -> None:
+    """Raw driver values (SQLite text timestamps and 0/1 booleans, PostgreSQL NUMERIC) land typed."""
+    from patronage.analytics.extract import extract
+    from patronage.events.models import BehaviourEvent, OrderLine, Return
+
+    ws = tenant.workspace_id
+    ids = seed(db, ws)
+    with db.unit_of_work() as session:
+        order = session.scalars(select(Order).where(Order.external_id == "o5")).one()
+        session.add(OrderLine(workspace_id=ws, order_id=order.id, position=1, sku="S1", category="tea", quantity=3,
+                              unit_price=Decimal("2.5"), discount=Decimal("0.25"), is_reward=True))
+        session.add(Return(workspace_id=ws, external_id="r1", order_external_id="o5", order_id=order.id,
+                           status="applied", amount=Decimal("1.1"),
+                           returned_at=datetime(2024, 4, 2, 22, 30, tzinfo=UTC)))
+        session.add(BehaviourEvent(workspace_id=ws, external_id="e1", customer_id=ids["b"], type="review_posted",
+                                   occurred_at=datetime(2024, 1, 31, 23, 59, tzinfo=UTC)))
+    store = open_store(None)
+    stats = extract(db, store, ws, "Europe/Lisbon")
+    assert stats.rows["orders"] == 6 and stats.rows["order_lines"] == 1 and stats.rows["returns"] == 1
+    from patronage.analytics.calendar import day_number
+
+    line = store.execute("SELECT sku, category, quantity, amount, is_reward FROM order_lines").fetchall()
+    assert line == [("S1", "tea", 3, 7.25, True)]
+    ret = store.execute("SELECT amount, status, dnum FROM returns").fetchall()
+    assert ret == [(1.1, "applied", day_number(date(2024, 4, 2)))]  # 23:30 in Lisbon (summer time)
+    event = store.execute("SELECT customer_id, type, dnum FROM events").fetchall()
+    assert event == [(ids["b"], "review_posted", day_number(date(2024, 1, 31)))]  # winter: Lisbon = UTC
+    revenue = store.execute("SELECT revenue, dnum, placed_at FROM orders WHERE total = 10").fetchall()
+    assert revenue == [(10.0, day_number(date(2024, 4, 1)), datetime(2024, 3, 31, 23, 30))]
+    with db.unit_of_work(read_only=True) as session:
+        last_id, last_update = session.execute(select(func.max(Order.id), func.max(Order.updated_at))).one()
+    watermark = store.execute("SELECT last_id, max_updated_at FROM _sync WHERE name = 'orders'").fetchall()
+    assert watermark == [(last_id, last_update.replace(tzinfo=None))]
+
+
+def test_write_scores_replaces_by_id_range(db: Database, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    ws = tenant.workspace_id
+    ids = sorted(seed(db, ws).values())
+    monkeypatch.setattr(service, "SCORE_CHUNK", 2)  # several chunks, each its own id range
+
+    def table(customers: list[int], segment: str) -> pa.Table:
+        n = len(customers)
+        return pa.table({
+            "customer_id": pa.array(customers, pa.int64()), "recency_days": [1] * n, "frequency": [2] * n,
+            "monetary": [3.5] * n, "r": [5] * n, "f": [4] * n, "m": [3] * n, "segment": [segment] * n,
+            "p_alive": pa.array([0.5] * n), "expected_purchases_90d": pa.array([None] * n, pa.float64()),
+            "expected_clv": pa.array([12.0] * n),
+        })
+
+    assert service.write_scores(db, ws, table(list(reversed(ids)), "Loyal")) == 4
+    # Customer ids[1] lost its score; an unknown id (a profile erased meanwhile) is skipped, not an error.
+    assert service.write_scores(db, ws, table([ids[3], ids[0], ids[2], 10**9], "Champions")) == 3
+    with db.unit_of_work(read_only=True) as session:
+        rows = {s.customer_id: s for s in session.scalars(select(CustomerScores))}
+    assert sorted(rows) == [ids[0], ids[2], ids[3]]
+    first = rows[ids[0]]
+    assert (first.rfm_segment, first.rfm_r, first.monetary, first.p_alive, first.expected_purchases_90d) == (
+        "Champions", 5, 3.5, 0.5, None)
+
+
+def test_extract_parses_sqlite_timestamp_text() -> None:
+    from patronage.analytics.extract import _utc
+
+    as_written = _utc(["2024-03-31 23:30:00.000000", None, "2024-04-01 00:00:00"]).to_pylist()
+    assert as_written == [datetime(2024, 3, 31, 23, 30, tzinfo=UTC), None, datetime(2024, 4, 1, tzinfo=UTC)]
+    # Text with an offset (not written by SQLAlchemy) is still read as the instant it names.
+    assert _utc(["2024-04-01 00:30:00+01:00"]).to_pylist() == [datetime(2024, 3, 31, 23, 30, tzinfo=UTC)]

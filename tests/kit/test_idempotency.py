@@ -32,7 +32,8 @@ def test_same_key_same_body_replays_the_first_response(client: TestClient, db: D
     assert second.status_code == 201
     assert second.headers["idempotent-replayed"] == "true"
     assert second.headers["content-type"] == first.headers["content-type"]
-    assert second.content == first.content  # the same secret, shown again to the same caller
+    # The same response but for the secret: shown once, never stored for replays (docs/api.md).
+    assert second.json() == {**first.json(), "key": None}
     assert keys_named(db, "shop") == 1
     assert count(db, IdempotencyRecord) == 1
 
@@ -134,7 +135,9 @@ def test_concurrent_requests_with_one_key_have_one_effect(settings: Settings, db
     assert not errors
     assert len(results) == workers
     assert {r.status_code for r in results} == {201}, [r.text for r in results]
-    assert len({r.content for r in results}) == 1  # every caller saw the winner's response
-    assert sum(1 for r in results if "idempotent-replayed" not in r.headers) == 1
+    winners = [r for r in results if "idempotent-replayed" not in r.headers]
+    assert len(winners) == 1
+    # Every other caller saw the winner's response, without the secret (shown once, never stored).
+    assert all(r.json() == {**winners[0].json(), "key": None} for r in results if r not in winners)
     assert keys_named(db, "raced") == 1
     assert count(db, IdempotencyRecord) == 1

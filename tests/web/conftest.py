@@ -1,17 +1,14 @@
 """Fixtures for the console and portal tests, and the browser-test switch.
 
-Browser tests (test_browser_*.py) drive headless Chromium through Playwright. When no Chromium is found
-they are skipped with one visible line in the summary, unless ``PATRONAGE_REQUIRE_BROWSER=1`` (CI): then
-a missing browser fails the run.
+Browser tests (test_browser*.py) drive headless Chromium through Playwright. When no Chromium is found
+they are skipped, and the root conftest prints one visible line saying so (tests/web/chromium.py), unless
+``PATRONAGE_REQUIRE_BROWSER=1`` (CI): then a missing browser fails the run.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -25,29 +22,9 @@ from patronage.workspaces.auth import MEMBER_COOKIE
 from patronage.workspaces.repository import get_workspace
 from tests.conftest import Tenant
 from tests.web.browser import browser, live  # noqa: F401 - the browser tests' fixtures
-
-REQUIRE_ENV = "PATRONAGE_REQUIRE_BROWSER"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-
-
-def find_chromium() -> str | None:
-    """``PATRONAGE_CHROMIUM_PATH`` when set (a path that does not exist means "no browser"), else the usual places."""
-    explicit = os.environ.get("PATRONAGE_CHROMIUM_PATH")
-    if explicit is not None:
-        return explicit if Path(explicit).exists() else None
-    for path in CHROMIUM_CANDIDATES:
-        if Path(path).exists():
-            return path
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
+from tests.web.chromium import CHROMIUM_CANDIDATES, REQUIRE_ENV, SKIP_LINE, browser_required, find_chromium
 
 CHROMIUM = find_chromium()
-SKIP_LINE = (f"Browser tests skipped: no Chromium found (apt-get install chromium, or set {REQUIRE_ENV}=1 to make "
-             "a missing browser an error)")
-
-
-def browser_required() -> bool:
-    return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false")
 
 
 @pytest.fixture(scope="session")
@@ -57,17 +34,6 @@ def chromium_path() -> str:
             pytest.fail(f"{REQUIRE_ENV} is set but no Chromium was found (looked in {', '.join(CHROMIUM_CANDIDATES)})")
         pytest.skip(SKIP_LINE)
     return CHROMIUM
-
-
-def browser_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The one line saying the browser tests did not run (also callable from the root conftest, whose hooks
-    run in pytest-xdist's controller; under xdist the skip reason also appears once in the -ra summary)."""
-    if CHROMIUM is None and not browser_required():
-        terminalreporter.write_line(SKIP_LINE, yellow=True)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    browser_summary(terminalreporter)
 
 
 # ---- signed-in clients --------------------------------------------------------------------------------

@@ -46,8 +46,13 @@ def test_admin_writes_a_rule_and_an_api_order_earns_points(live: Live, browser: 
     page.wait_for_selector("body[data-charts-ready]")
     assert int(page.get_attribute("body", "data-charts-ready") or 0) >= 5
     assert page.locator(".tile").count() == 8
+    # The liability card shows the latest snapshot; "Recompute now" queues one and the card polls (HTMX)
+    # until the worker has stored it.
+    page.locator("#liability").get_by_role("button", name="Recompute now").click()
+    page.wait_for_selector("#liability dl", timeout=20_000)
+    assert "As of" in page.inner_text("#liability-as-of")
     check_accessibility(page, "dashboard")
-    page.wait_for_selector("#liability-h ~ div dl")  # the liability fragment came in through HTMX
+    page.evaluate("window.scrollTo(0, 0)")  # the screenshots show the top of the page
     both_widths(page, "console-dashboard", live)
 
     # An earning rule, written in the JSON editor: a mistake is shown inline, then fixed.
@@ -171,4 +176,39 @@ def test_member_signs_in_by_magic_link_and_redeems_a_reward(live: Live, browser:
     page.goto(f"{live.url}/portal/{tenant.slug}/history")
     page.get_by_role("heading", name="You are offline").wait_for()
     context.set_offline(False)
+    context.close()
+
+
+def test_a_friend_opens_the_referral_link_on_a_phone(live: Live, browser: Any) -> None:
+    from patronage.referrals import service as referrals
+
+    tenant = make_tenant(live.db, "bakery")
+    with httpx.Client(base_url=live.url, headers=tenant.headers, timeout=10) as api:
+        assert api.put("/api/v1/referrals/program", json={
+            "welcome_points": 200, "welcome_trigger": "first_order", "referrer_points": 300,
+            "signup_url": "https://bakery.example.com/register"}).status_code == 200
+        customer_id = seed.customer(api, tenant.headers, "r-1", "rita@example.com")
+    with live.db.unit_of_work() as session:
+        code = referrals.ensure_code(session, tenant.workspace_id, customer_id).code
+    context = new_context(browser, phone=True)
+    page = context.new_page()
+
+    page.goto(f"{live.url}/r/{code}")
+    page.get_by_role("heading", name="Ana invites you to Bakery").wait_for()
+    assert page.inner_text("#invite-offer") == "200 points for you"
+    claim = page.get_by_role("link", name="Sign up and claim it")
+    assert claim.get_attribute("href") == f"https://bakery.example.com/register?ref={code}"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    check_accessibility(page, "referral landing")
+    both_widths(page, "portal-referral-landing", live)
+    page.goto(f"{live.url}/r/{code}?lang=pl")
+    page.get_by_role("heading", name="Ana zaprasza Cię do Bakery").wait_for()
+
+    missing = page.goto(f"{live.url}/r/NOT-A-CODE")
+    assert missing is not None and missing.status == 404
+    page.get_by_role("heading", name="This invitation link does not work").wait_for()
+    check_accessibility(page, "referral landing, unknown code")
+    with httpx.Client(base_url=live.url, headers=tenant.headers, timeout=10) as api:
+        # Two visits of one browser: one click (counted just after the first page was served).
+        eventually(lambda: api.get("/api/v1/referrals/stats").json()["clicks"] == 1)
     context.close()

@@ -78,7 +78,7 @@ def test_dashboard_shows_precomputed_analytics(staff: Staff, db: Database, tenan
     same = staff.client.get("/console/dashboard.json").json()
     assert same["charts"]["rfm"] == charts["rfm"]
     liability = staff.client.get("/console/dashboard/liability")
-    assert liability.status_code == 200 and "Outstanding points" in liability.text
+    assert liability.status_code == 200 and "Not computed yet" in liability.text
     polish = staff.client.get("/?lang=pl")
     assert "Trend retencji" in polish.text and "Wskaźnik retencji" in polish.text
 

@@ -15,6 +15,7 @@ from patronage.config import Settings
 from patronage.kit.db import Database
 from patronage.kit.jobs.worker import Worker
 from patronage.kit.models import Base
+from patronage.referrals.models import ReferralCode
 from patronage.web import routes
 from patronage.workspaces.auth import MEMBER_COOKIE
 from tests.conftest import Tenant, make_tenant
@@ -103,17 +104,30 @@ def test_no_get_changes_state(
         workspace = get_workspace(session, tenant.workspace_id)
         assert workspace is not None
         link_token = members.request_magic_link(session, settings, workspace, "bea@example.com", ip=None)
+        from patronage.referrals import service as referrals
+
+        referral_code = referrals.ensure_code(session, tenant.workspace_id, customer_id).code
     values = {"customer_id": customer_id, "rule_set_id": program.rule_set_id, "reward_id": program.reward_id,
               "redemption_id": redeemed.json()["id"], "endpoint_id": hook["id"], "backtest_id": backtest["id"],
-              "slug": tenant.slug, "token": link_token}
+              "slug": tenant.slug, "token": link_token, "code": referral_code}
     before = snapshot(db)
     visited = 0
     for route in web_routes(client, "GET", "patronage.web"):
+        if route.path == "/r/{code}":
+            continue  # the one exception, below
         response = client.get(fill(route.path, values), follow_redirects=False)
         assert response.status_code in (200, 204, 303, 307), (route.path, response.status_code, response.text[:500])
         visited += 1
     assert visited > 30
     assert snapshot(db) == before
+    # The referral landing page counts the visit for the referral statistics, and changes nothing else
+    # (but its rate-limit counters, kept in the database on PostgreSQL).
+    assert client.get(f"/r/{referral_code}").status_code == 200
+    after = snapshot(db)
+    changed = {name for name in after if after[name] != before[name]}
+    assert changed - {"rate_limit_counters"} == {"referral_codes"}
+    clicks = ReferralCode.__table__.c.keys().index("clicks")
+    assert [row[clicks] for row in after["referral_codes"]] == [row[clicks] + 1 for row in before["referral_codes"]]
     # Opening the emailed link spent nothing: it still signs in.
     with db.unit_of_work() as session:
         from patronage.members import service as members

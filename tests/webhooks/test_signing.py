@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patronage.webhooks import signing
-from patronage.webhooks.service import subscribes
+from patronage.webhooks.subscriptions import subscribes
 
 SECRET = "whsec_test_secret"
 BODY = b'{"id":"evt_1","type":"order.created","data":{}}'

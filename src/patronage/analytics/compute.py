@@ -121,6 +121,9 @@ def kpi_results(
         engine.materialize(f"cube_seg_{period}", sql.kpi_cube(period, last, "g.segment_id", join))
         parts.append(("segment", f"cube_seg_{period} c", _GROUP_EXPR["segment"]))
     table = engine.query(sql.kpi_series(period, last, parts))
+    engine.drop(f"cube_{period}")
+    if "segment" in options.breakdowns:
+        engine.drop(f"cube_seg_{period}")
     breakdowns = _col(table, "breakdown").astype(str)
     out: dict[str, dict[str, Any]] = {}
     for breakdown in options.breakdowns:
@@ -319,24 +322,27 @@ def compute_all(engine: Engine, options: Options, *, only: Iterable[str] | None 
     if calendars is None:
         return Computed({}, timer.timings, has_data=False)
     results: dict[str, dict[str, Any]] = {}
-    built: set[str] = set()
-    for period in sorted({*options.kpi_periods, *options.cohort_periods}, key=list(Period).index):
+    periods = sorted({*options.kpi_periods, *options.cohort_periods}, key=list(Period).index) if needs_periods else []
+    windowed = [p for p in periods if p in options.kpi_periods and {"kpi", "lifecycle"} & wanted]
+    for period in periods:
         calendar = calendars[period]
-        if not needs_periods:
-            break
-        windows = period in options.kpi_periods and bool({"kpi", "lifecycle"} & wanted)
-        if windows and "customer_days_x" not in built:
+        windows = period in windowed
+        if windows and period is windowed[0]:
             timer.run("customer_days_x", engine.materialize, "customer_days_x", sql.CUSTOMER_DAYS_X)
-            built.add("customer_days_x")
         source = timer.run(
             f"periods_{period}", lambda c=calendar, w=windows: period_relations(engine, c, windows=w)
         )
+        if windows and period is windowed[-1]:
+            engine.drop("customer_days_x")
         if period in options.kpi_periods and "kpi" in wanted:
             results.update(timer.run(f"kpi_{period}", kpi_results, engine, calendar, calendars[Period.MONTH], options))
         if period in options.kpi_periods and "lifecycle" in wanted:
             results[f"lifecycle/{period}"] = timer.run(f"lifecycle_{period}", lifecycle_result, engine, calendar)
         if period in options.cohort_periods and "cohorts" in wanted:
             results[f"cohorts/{period}"] = timer.run(f"cohorts_{period}", cohort_result, engine, calendar, source)
+        # Customer x period rows are the largest relations: keep only one period's alive at a time, so a
+        # million customers' refresh stays in memory instead of spilling to disk.
+        engine.drop(source)
     if "funnel" in wanted:
         results["funnel"] = timer.run("funnel", funnel_result, engine, options)
     if "program" in wanted:

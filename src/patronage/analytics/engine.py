@@ -29,6 +29,9 @@ class Engine(Protocol):
     def query(self, sql: str) -> pa.Table:
         """Run a SELECT and return its rows."""
 
+    def drop(self, name: str) -> None:
+        """Forget a relation made by :meth:`register` or :meth:`materialize` (frees its memory)."""
+
 
 class DuckEngine:
     """Runs the SQL as written, on a DuckDB connection (a workspace's file, or in memory)."""
@@ -54,6 +57,9 @@ class DuckEngine:
     def query(self, sql: str) -> pa.Table:
         result: pa.Table = self.connection.sql(sql).to_arrow_table()
         return result
+
+    def drop(self, name: str) -> None:
+        self.connection.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
 def to_spark_sql(sql: str) -> str:
@@ -85,6 +91,9 @@ class SparkEngine:
     def query(self, sql: str) -> pa.Table:
         result: pa.Table = self.spark.sql(to_spark_sql(sql)).toArrow()
         return result
+
+    def drop(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)  # also uncaches it
 
 
 def local_spark_session(app_name: str = "patronage-analytics") -> Any:

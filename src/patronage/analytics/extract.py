@@ -27,8 +27,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, type_coerce
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.types import NullType
 
 from patronage.analytics import sources
 from patronage.customers.models import Customer
@@ -230,6 +231,9 @@ def open_store(path: str | None) -> duckdb.DuckDBPyConnection:
 
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect(path or ":memory:")
+    # Every query that needs an order says ORDER BY; without this, CREATE TABLE AS keeps whole
+    # intermediate results in memory just to preserve the scan order.
+    connection.execute("SET preserve_insertion_order = false")
     create_schema(connection)
     return connection
 
@@ -251,25 +255,41 @@ def _drop_all(connection: duckdb.DuckDBPyConnection) -> None:
 # ---- Python rows -> Arrow --------------------------------------------------------------------------
 def _to_arrow(spec: TableSpec, labels: Sequence[str], rows: Sequence[AnyRow], tz: str) -> pa.RecordBatch:
     position = {label: i for i, label in enumerate(labels)}
-    arrays = []
-    for column in spec.columns:
-        values = [row[position[column.source or column.name]] for row in rows]
-        arrays.append(_array(values, column.kind, tz))
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in labels]
+    arrays = [_array(list(columns[position[c.source or c.name]]), c.kind, tz) for c in spec.columns]
     return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in spec.columns])
 
 
 def _array(values: list[Any], kind: str, tz: str) -> pa.Array:
+    """Raw driver values (see :func:`_raw`) -> one Arrow column, converted in bulk, not value by value."""
     if kind == FLOAT:
-        if any(isinstance(v, Decimal) for v in values):
+        if any(isinstance(v, Decimal) for v in values):  # PostgreSQL NUMERIC: exact, then to double
             return pa.array(values, pa.decimal128(38, 10)).cast(pa.float64())
-        return pa.array(values, pa.float64())
+        # SQLite keeps money as REAL: round to the Money scale, as SQLAlchemy's Numeric does when reading.
+        return pc.round(pa.array(values, pa.float64()), 4)
     if kind in (TS, DNUM):
-        utc = pa.array([_aware(v) for v in values], pa.timestamp("us", tz="UTC"))
+        utc = _utc(values)
         if kind == TS:
             return utc.cast(pa.timestamp("us"))  # naive UTC in the store
         local = pc.local_timestamp(utc.cast(pa.timestamp("us", tz=tz)))
         return local.cast(pa.date32()).cast(pa.int32())
-    return pa.array(values, {INT: pa.int64(), TEXT: pa.string(), BOOL: pa.bool_()}[kind])
+    if kind == BOOL:
+        return pa.array([None if v is None else bool(v) for v in values], pa.bool_())  # SQLite: 0/1
+    return pa.array(values, {INT: pa.int64(), TEXT: pa.string()}[kind])
+
+
+def _utc(values: list[Any]) -> pa.Array:
+    """Timestamps as UTC: SQLite hands back naive-UTC ISO text, PostgreSQL aware datetimes."""
+    sample = next((v for v in values if v is not None), None)
+    if isinstance(sample, str):
+        try:
+            return pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+        except pa.ArrowInvalid:  # text not written by SQLAlchemy (an offset, say): parse value by value
+            values = [None if v is None else datetime.fromisoformat(v) for v in values]
+            return pa.array([_aware(v) for v in values], pa.timestamp("us", tz="UTC"))
+    if sample is None or isinstance(sample, datetime):
+        return pa.array(values, pa.timestamp("us", tz="UTC"))  # naive values are read as UTC
+    return pa.array([_aware(v) for v in values], pa.timestamp("us", tz="UTC"))  # dates
 
 
 def _aware(value: Any) -> datetime | None:
@@ -288,10 +308,18 @@ def _read_connection(db: Database) -> Connection:
     return connection
 
 
+def _raw(stmt: AnySelect) -> AnySelect:
+    """``stmt`` returning the driver's own values: no per-value result processing (Decimal, datetime
+    parsing) in Python; :func:`_array` converts whole columns at once instead."""
+    return stmt.with_only_columns(
+        *(type_coerce(c, NullType()).label(c.name) for c in stmt.selected_columns), maintain_column_froms=True
+    )
+
+
 def _chunks(db: Database, stmt: AnySelect, chunk: int) -> Iterator[tuple[list[str], Sequence[AnyRow]]]:
-    """Run ``stmt`` in one read-only transaction, yielding ``yield_per`` partitions."""
+    """Run ``stmt`` in one read-only transaction, yielding ``yield_per`` partitions of raw rows."""
     with _read_connection(db) as connection:
-        result = connection.execution_options(yield_per=chunk).execute(stmt)
+        result = connection.execution_options(yield_per=chunk).execute(_raw(stmt))
         labels = list(result.keys())
         for part in result.partitions():
             yield labels, part
@@ -303,11 +331,14 @@ class ExtractStats:
     full: bool
 
 
-def _upsert(store: duckdb.DuckDBPyConnection, spec: TableSpec, batch: pa.RecordBatch) -> None:
+def _upsert(store: duckdb.DuckDBPyConnection, spec: TableSpec, batch: pa.RecordBatch, *, fresh: bool = False) -> None:
+    """Insert ``batch``, replacing rows with the same key; ``fresh``: the keys are known to be new (a
+    rebuild reads each row once), so the plain insert skips the per-row conflict check."""
     names = ", ".join(c.name for c in spec.columns)
+    verb = "INSERT" if fresh else "INSERT OR REPLACE"
     store.register("__batch", pa.Table.from_batches([batch]))
     try:
-        store.execute(f"INSERT OR REPLACE INTO {spec.name} ({names}) SELECT {names} FROM __batch")  # noqa: S608
+        store.execute(f"{verb} INTO {spec.name} ({names}) SELECT {names} FROM __batch")  # noqa: S608
     finally:
         store.unregister("__batch")
 
@@ -344,11 +375,13 @@ def _copy_incremental(
             got = 0
             for labels, rows in _chunks(db, stmt, min(chunk, 50_000)):
                 batch = _to_arrow(spec, labels, rows, tz)
-                _upsert(store, spec, batch)
+                _upsert(store, spec, batch, fresh=last_id == 0)
                 got += len(rows)
                 cursor = max(cursor, int(rows[-1][0]))
-                batch_max = max(r[1] for r in rows)
-                new_max_updated = batch_max if new_max_updated is None else max(new_max_updated, batch_max)
+                batch_max = pc.max(batch.column(1)).as_py()  # naive UTC, as stored
+                if batch_max is not None:
+                    batch_max = batch_max.replace(tzinfo=UTC)
+                    new_max_updated = batch_max if new_max_updated is None else max(new_max_updated, batch_max)
             copied += got
             new_max_id = max(new_max_id, cursor)
             if got < chunk:

@@ -7,12 +7,13 @@ import logging
 import time
 import traceback
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from patronage.analytics import compute, scoring, sources
@@ -28,12 +29,13 @@ from patronage.kit.clock import utcnow
 from patronage.kit.db import Database
 from patronage.kit.errors import NotFound, field_error
 from patronage.kit.jobs import enqueue
+from patronage.kit.upsert import insert_rows
 from patronage.segments.models import Segment
 from patronage.workspaces.models import Workspace
 
 log = logging.getLogger("patronage.analytics")
 REFRESH_TASK = "analytics.refresh"
-SCORE_CHUNK = 5000
+SCORE_CHUNK = 20_000  # scores per transaction
 
 
 # ---- reading precomputed results --------------------------------------------------------------------
@@ -243,49 +245,53 @@ def _store_results(db: Database, workspace_id: int, results: dict[str, dict[str,
             session.execute(insert(AnalyticsResult), rows[chunk : chunk + 100])
 
 
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+# customer_scores columns in the order write_scores hands them to the driver.
+_SCORE_COLUMNS = (
+    "customer_id", "workspace_id", "rfm_r", "rfm_f", "rfm_m", "rfm_segment", "recency_days", "frequency",
+    "monetary", "p_alive", "expected_purchases_90d", "expected_clv", "churn_risk", "updated_at",
+)
 
 
 def write_scores(db: Database, workspace_id: int, scores: pa.Table) -> int:
-    """Replace the workspace's customer scores, a chunk per short transaction (portable upsert)."""
-    stamp: datetime = utcnow()
-    written = 0
-    for batch in scores.to_batches(max_chunksize=SCORE_CHUNK):
-        records = batch.to_pylist()
-        ids = [int(r["customer_id"]) for r in records]
-        rows = [
-            {
-                "customer_id": int(r["customer_id"]), "workspace_id": workspace_id,
-                "rfm_r": _int(r["r"]), "rfm_f": _int(r["f"]), "rfm_m": _int(r["m"]), "rfm_segment": r["segment"],
-                "recency_days": _int(r["recency_days"]), "frequency": _int(r["frequency"]),
-                "monetary": _float(r["monetary"]),
-                "p_alive": r["p_alive"], "expected_purchases_90d": r["expected_purchases_90d"],
-                "expected_clv": r["expected_clv"], "churn_risk": None, "updated_at": stamp,
-            }
-            for r in records
-        ]
-        with db.unit_of_work() as session:
-            existing = set(session.scalars(
-                select(CustomerScores.customer_id).where(CustomerScores.customer_id.in_(ids))
-            ))
-            # Scores of profiles erased or merged meanwhile would violate the foreign key: skip them.
-            from patronage.customers.models import Customer
+    """Replace the workspace's customer scores, a chunk per short transaction (portable upsert).
 
-            alive = set(session.scalars(
-                select(Customer.id).where(Customer.workspace_id == workspace_id, Customer.id.in_(ids))
-            ))
+    Each chunk is one DELETE by id and one bulk insert (``COPY`` on PostgreSQL, one ``executemany`` on
+    SQLite, via kit.upsert): a million customers' scores are written in seconds, not minutes.
+    """
+    from patronage.customers.models import Customer
+
+    stamp: datetime = utcnow()
+    table = CustomerScores.__table__
+    assert isinstance(table, Table)
+    written = 0
+    # Sorted by id, each chunk covers its own id range: range predicates use the primary keys and stay
+    # small statements (no 20,000-parameter IN lists). An id inside a range but without a score has none
+    # now, so deleting its old score is what the final sweep would do anyway.
+    for batch in scores.sort_by("customer_id").to_batches(max_chunksize=SCORE_CHUNK):
+        col = batch.to_pydict()
+        ids: list[int] = col["customer_id"]
+        if not ids:
+            continue
+        low, high = ids[0], ids[-1]
+        with db.unit_of_work() as session:
+            # Scores of profiles erased or merged meanwhile would violate the foreign key: skip them.
+            alive = set(session.scalars(select(Customer.id).where(
+                Customer.workspace_id == workspace_id, Customer.id >= low, Customer.id <= high
+            )))
             session.execute(delete(CustomerScores).where(
-                CustomerScores.workspace_id == workspace_id, CustomerScores.customer_id.in_(existing)
+                CustomerScores.workspace_id == workspace_id, CustomerScores.customer_id >= low,
+                CustomerScores.customer_id <= high,
             ))
-            keep = [row for row in rows if row["customer_id"] in alive]
-            if keep:
-                session.execute(insert(CustomerScores), keep)
-            written += len(keep)
+            rows = [
+                row for row in zip(
+                    ids, repeat(workspace_id), col["r"], col["f"], col["m"], col["segment"], col["recency_days"],
+                    col["frequency"], col["monetary"], col["p_alive"], col["expected_purchases_90d"],
+                    col["expected_clv"], repeat(None), repeat(stamp),
+                )
+                if row[0] in alive
+            ]
+            insert_rows(session, table, _SCORE_COLUMNS, rows)
+            written += len(rows)
     with db.unit_of_work() as session:
         session.execute(delete(CustomerScores).where(
             CustomerScores.workspace_id == workspace_id, CustomerScores.updated_at < stamp

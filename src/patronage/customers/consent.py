@@ -30,7 +30,7 @@ from patronage.kit.security import new_token, token_digest
 
 CONFIRMATION_TTL = timedelta(days=7)
 CLOCK_SKEW = timedelta(minutes=5)
-TOKEN_PREFIX = "coi_"  # noqa: S105 - a prefix, not a secret
+TOKEN_PREFIX = "coi_"  # noqa: S105 - a prefix, not a secret  # nosec B105
 
 
 def record_decision(

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field, IPvAnyAddress, field_validator, model_validator
 
 from patronage.customers.consent_rules import Channel
+from patronage.kit.idempotency import SHOWN_ONCE
 from patronage.kit.schemas import Input, Output
 
 TOPIC_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -102,7 +103,8 @@ class ConsentDecisionOut(BaseModel):
     evidence: ConsentEvidenceOut
     state: ConsentStateOut | None = Field(description="the current decision after this one")
     confirmation_token: str | None = Field(
-        None, description="double opt-in only: send it to the customer; shown once, never stored in clear"
+        None, description="double opt-in only: send it to the customer; shown once, never stored in clear "
+        "(null in an idempotent replay)", json_schema_extra=SHOWN_ONCE,
     )
 
 

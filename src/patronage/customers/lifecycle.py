@@ -91,12 +91,32 @@ def recompute_workspace(session: Session, workspace_id: int, *, chunk: int = BUL
         if not rows:
             return changed
         after = rows[-1].id
-        signals = _signals(session, workspace_id, [r.id for r in rows], rules, now)
-        transitions: list[Transition] = []
-        for r in rows:
-            activity = Activity(r.orders_count, r.total_spent, r.first_order_at, r.last_order_at, signals.get(r.id, 0))
-            transitions.append((r.id, r.lifecycle_stage, compute_stage(activity, rules, now)))
-        changed += apply_transitions(session, workspace_id, transitions, now)
+        changed += _recompute_rows(session, workspace_id, rows, rules, now)
+
+
+def recompute_customers(session: Session, workspace_id: int, customer_ids: Sequence[int], *,
+                        chunk: int = BULK_CHUNK) -> int:
+    """Re-evaluate these customers (a bulk import's), set-based; returns how many changed stage."""
+    _, rules = load_settings(session, workspace_id)
+    now = utcnow()
+    customers = CustomerRepository(session, workspace_id)
+    wanted = sorted(set(customer_ids))
+    changed = 0
+    for start in range(0, len(wanted), chunk):
+        rows = customers.activity_for(wanted[start:start + chunk])
+        changed += _recompute_rows(session, workspace_id, rows, rules, now)
+    return changed
+
+
+def _recompute_rows(
+    session: Session, workspace_id: int, rows: Sequence[Any], rules: LifecycleDefinitions, now: datetime
+) -> int:
+    signals = _signals(session, workspace_id, [r.id for r in rows], rules, now)
+    transitions: list[Transition] = []
+    for r in rows:
+        activity = Activity(r.orders_count, r.total_spent, r.first_order_at, r.last_order_at, signals.get(r.id, 0))
+        transitions.append((r.id, r.lifecycle_stage, compute_stage(activity, rules, now)))
+    return apply_transitions(session, workspace_id, transitions, now)
 
 
 def apply_transitions(session: Session, workspace_id: int, transitions: Sequence[Transition], now: datetime) -> int:

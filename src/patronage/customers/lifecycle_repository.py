@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Table, bindparam, update
 
 from patronage.customers.activity_repository import TimelineKey, before_clause
 from patronage.customers.models import StageHistory
 from patronage.kit.clock import utcnow
 from patronage.kit.repository import WorkspaceRepository
 from patronage.kit.types import UTCDateTime
-
-CHUNK = 500
+from patronage.kit.upsert import insert_rows
 
 
 class StageHistoryRepository(WorkspaceRepository[StageHistory]):
@@ -41,15 +40,15 @@ class StageHistoryRepository(WorkspaceRepository[StageHistory]):
         return list(self.session.scalars(stmt))
 
     def insert_many(self, rows: Sequence[tuple[int, str, str | None, datetime, dict[str, Any]]]) -> None:
-        """Multi-row INSERT of (customer id, stage, previous stage, entered at, reason)."""
+        """(customer id, stage, previous stage, entered at, reason) rows in one driver call (``kit.upsert``)."""
+        if not rows:
+            return
         now = utcnow()
-        values = [
-            {"workspace_id": self.workspace_id, "customer_id": cid, "stage": stage, "previous_stage": previous,
-             "entered_at": at, "reason": reason, "created_at": now, "updated_at": now}
-            for cid, stage, previous, at, reason in rows
-        ]
-        for start in range(0, len(values), CHUNK):
-            self.session.execute(insert(StageHistory), values[start : start + CHUNK])
+        self.session.flush()  # a raw insert: the profiles it points to must be written first
+        insert_rows(self.session, cast(Table, StageHistory.__table__), (
+            "workspace_id", "customer_id", "stage", "previous_stage", "entered_at", "reason", "created_at",
+            "updated_at"), [(self.workspace_id, cid, stage, previous, at, reason, now, now)
+                            for cid, stage, previous, at, reason in rows])
 
     def close_open(self, customer_ids: Sequence[int], at: datetime) -> None:
         """Set ``exited_at`` on each customer's open row (executemany, in id order)."""

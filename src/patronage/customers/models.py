@@ -31,6 +31,7 @@ class Customer(WorkspaceScoped):
         Index("ix_customers_ws_email", "workspace_id", "email"),
         Index("ix_customers_ws_last_order", "workspace_id", "last_order_at"),
         Index("ix_customers_ws_stage", "workspace_id", "lifecycle_stage"),
+        Index("ix_customers_ws_updated", "workspace_id", "updated_at"),  # incremental analytics extract
     )
 
     external_id: Mapped[str | None] = mapped_column(String(200))

@@ -35,9 +35,14 @@ from patronage.customers.models import (
 from patronage.kit.clock import utcnow
 from patronage.kit.repository import WorkspaceRepository
 from patronage.kit.types import Money, UTCDateTime
+from patronage.kit.upsert import execute_many, insert_rows, insert_with_ids
 
 CHUNK = 500
 CUSTOMERS = cast(Table, Customer.__table__)
+MINIMAL_COLUMNS = (
+    "workspace_id", "external_id", "tags", "attributes", "orders_count", "total_spent", "lifecycle_stage",
+    "created_at", "updated_at",
+)
 
 
 def like_pattern(text: str) -> str:
@@ -137,22 +142,13 @@ class CustomerRepository(WorkspaceRepository[Customer]):
 
     # ---- bulk paths for ingestion ------------------------------------------------------------------
     def insert_minimal(self, external_ids: Sequence[str]) -> dict[str, int]:
-        """Multi-row INSERT of bare profiles; returns external_id -> new id."""
+        """Bare profiles in one driver call (``kit.upsert``); returns external_id -> new id."""
         now = utcnow()
-        created: dict[str, int] = {}
-        for start in range(0, len(external_ids), CHUNK):
-            rows = [
-                {
-                    "workspace_id": self.workspace_id, "external_id": external_id, "tags": [],
-                    "attributes": {}, "orders_count": 0, "total_spent": Decimal("0.0000"),
-                    "lifecycle_stage": "prospect", "created_at": now, "updated_at": now,
-                }
-                for external_id in external_ids[start : start + CHUNK]
-            ]
-            stmt = insert(Customer).returning(Customer.external_id, Customer.id, sort_by_parameter_order=True)
-            for external_id, customer_id in self.session.execute(stmt, rows):
-                created[str(external_id)] = customer_id
-        return created
+        zero = Decimal("0.0000")
+        rows: list[tuple[Any, ...]] = [
+            (self.workspace_id, e, [], {}, 0, zero, "prospect", now, now) for e in external_ids]
+        ids = insert_with_ids(self.session, CUSTOMERS, MINIMAL_COLUMNS, rows)
+        return dict(zip(external_ids, ids, strict=True))
 
     def add_order_totals(self, totals: Sequence[tuple[int, datetime | None, datetime | None, Decimal, int]]) -> None:
         """Relative updates, one executemany per shape: (id, first placed, last placed, amount, orders)."""
@@ -185,11 +181,50 @@ class CustomerRepository(WorkspaceRepository[Customer]):
             for i, f, la, a, n in totals
             if f is None or la is None
         ]
+        self.session.flush()  # driver-level executemany below: pending ORM changes go first
         if with_dates:
-            self.session.execute(update(table).where(where).values(dated), with_dates)
+            execute_many(self.session, update(table).where(where).values(dated), with_dates)
         if without_dates:
-            self.session.execute(update(table).where(where).values(base), without_dates)
+            execute_many(self.session, update(table).where(where).values(base), without_dates)
         self._expire_cached(i for i, *_ in totals)
+
+    def add_totals_of_orders(self, order_ranges: Sequence[Sequence[int]]) -> None:
+        """Fold new orders (ids in inclusive [first, last] ``order_ranges``; cancelled ones never count)
+        into their customers' aggregates: one ``UPDATE ... FROM (SELECT ... GROUP BY customer_id)``,
+        relative like ``add_order_totals``, with no per-customer round trip."""
+        from patronage.events.models import Order
+
+        o: Any = cast(Table, Order.__table__).c
+        per_customer = (
+            select(o.customer_id, func.count().label("n"), func.sum(o.total).label("spent"),
+                   func.min(o.placed_at).label("first"), func.max(o.placed_at).label("last"))
+            .where(o.workspace_id == self.workspace_id, o.status != "cancelled",
+                   or_(*(o.id.between(first, last) for first, last in order_ranges)))
+            .group_by(o.customer_id)
+            .subquery()
+        )
+        self._add_totals(per_customer)
+        for obj in list(self.session.identity_map.values()):
+            if isinstance(obj, Customer):
+                self.session.expire(obj, ["orders_count", "total_spent", "first_order_at", "last_order_at",
+                                          "updated_at"])
+
+    def _add_totals(self, per_customer: Any) -> None:
+        c: Any = CUSTOMERS.c
+        self.session.execute(
+            update(CUSTOMERS)
+            .where(c.id == per_customer.c.customer_id, c.workspace_id == self.workspace_id)
+            .values({
+                c.orders_count: c.orders_count + per_customer.c.n,
+                c.total_spent: c.total_spent + per_customer.c.spent,
+                c.first_order_at: case((or_(c.first_order_at.is_(None), c.first_order_at > per_customer.c.first),
+                                        per_customer.c.first), else_=c.first_order_at),
+                c.last_order_at: case((or_(c.last_order_at.is_(None), c.last_order_at < per_customer.c.last),
+                                       per_customer.c.last), else_=c.last_order_at),
+                c.updated_at: utcnow(),
+            })
+            .execution_options(synchronize_session=False)
+        )
 
     def absorb_totals(self, survivor: Customer, duplicate: Customer) -> None:
         """Add the duplicate's aggregates to the survivor's (relative) and zero the duplicate's."""
@@ -238,6 +273,19 @@ class CustomerRepository(WorkspaceRepository[Customer]):
             if isinstance(obj, Customer) and obj.id in dict(changes):
                 self.session.expire(obj, ["lifecycle_stage"])
 
+    def activity_for(self, ids: Sequence[int]) -> list[Any]:
+        """``activity_chunk``'s columns for these (unmerged) profiles, in id order."""
+        stmt = (
+            select(
+                Customer.id, Customer.orders_count, Customer.total_spent, Customer.first_order_at,
+                Customer.last_order_at, Customer.lifecycle_stage,
+            )
+            .where(Customer.workspace_id == self.workspace_id, Customer.merged_into_id.is_(None),
+                   Customer.id.in_(list(ids)))
+            .order_by(Customer.id)
+        )
+        return list(self.session.execute(stmt))
+
     def activity_chunk(self, after_id: int, size: int) -> list[Any]:
         """Unmerged profiles after ``after_id``: id, aggregates and current stage, for bulk lifecycle."""
         stmt = (
@@ -268,17 +316,14 @@ class IdentityRepository(WorkspaceRepository[CustomerIdentity]):
         return list(self.session.scalars(stmt))
 
     def insert_many(self, rows: Sequence[tuple[int, str, str]]) -> None:
-        """Multi-row INSERT of (customer id, kind, value)."""
+        """(customer id, kind, value) rows in one driver call (``kit.upsert``)."""
         if not rows:
             return
         now = utcnow()
-        values = [
-            {"workspace_id": self.workspace_id, "customer_id": cid, "kind": kind, "value": value,
-             "created_at": now, "updated_at": now}
-            for cid, kind, value in rows
-        ]
-        for start in range(0, len(values), CHUNK):
-            self.session.execute(insert(CustomerIdentity), values[start : start + CHUNK])
+        self.session.flush()  # a raw insert: the profiles it points to must be written first
+        table = cast(Table, CustomerIdentity.__table__)
+        insert_rows(self.session, table, ("workspace_id", "customer_id", "kind", "value", "created_at", "updated_at"),
+                    [(self.workspace_id, cid, kind, value, now, now) for cid, kind, value in rows])
 
     def remove_all(self, customer_id: int) -> int:
         result = self.session.execute(
@@ -374,3 +419,48 @@ def purge_jobs(session: Session, workspace_id: int, needles: Sequence[str]) -> i
     matches = [payload.like(like_pattern(n), escape="\\") for n in needles]
     result = session.execute(delete(Job).where(Job.workspace_id == workspace_id, or_(*matches)))
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def aggregate_mismatches(session: Session, limit: int = 100) -> list[Any]:
+    """Profiles (all workspaces) whose order aggregates disagree with their orders (``patronage doctor``).
+
+    Rows: workspace_id, id, orders_count, total_spent, first/last_order_at, and the orders' n, spent,
+    first, last. Money is compared to a hundredth of a cent (SQLite keeps it as floating point).
+    """
+    from sqlalchemy import literal
+
+    from patronage.events.models import Order, OrderStatusChange
+
+    o = Order.__table__.c
+    counts = o.status != "cancelled"
+    # Cancelled after being recorded: it counted once, and its placed_at stays in first/last.
+    cancelled_later = exists().where(
+        OrderStatusChange.order_id == o.id, OrderStatusChange.status == "cancelled")
+    agg = (
+        select(
+            o.customer_id,
+            func.sum(case((counts, 1), else_=0)).label("n"),
+            func.sum(case((counts, o.total - o.refunded_total), else_=literal(0))).label("spent"),
+            func.min(case((or_(counts, cancelled_later), o.placed_at))).label("first"),
+            func.max(case((or_(counts, cancelled_later), o.placed_at))).label("last"),
+        )
+        .group_by(o.customer_id)
+        .subquery()
+    )
+    c: Any = CUSTOMERS.c
+    n = func.coalesce(agg.c.n, 0)
+    spent = func.coalesce(agg.c.spent, 0)
+    stmt = (
+        select(c.workspace_id, c.id, c.orders_count, c.total_spent, c.first_order_at, c.last_order_at,
+               n.label("n"), spent.label("spent"), agg.c.first, agg.c.last)
+        .select_from(CUSTOMERS.outerjoin(agg, agg.c.customer_id == c.id))
+        .where(or_(
+            c.orders_count != n,
+            func.abs(c.total_spent - spent) > 0.0001,
+            c.first_order_at.is_distinct_from(agg.c.first),
+            c.last_order_at.is_distinct_from(agg.c.last),
+        ))
+        .order_by(c.workspace_id, c.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt))

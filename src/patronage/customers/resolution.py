@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Customer, CustomerIdentity
@@ -17,16 +17,21 @@ IdentityKey = tuple[str, str]  # (kind, normalised value)
 
 def find_customer_ids(session: Session, workspace_id: int, keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
     """Bulk look-up: the customer id for each known (kind, value); unknown keys are absent."""
-    wanted = list(dict.fromkeys(keys))
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in dict.fromkeys(keys):
+        by_kind.setdefault(kind, []).append(value)
     found: dict[IdentityKey, int] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        stmt = select(CustomerIdentity.kind, CustomerIdentity.value, CustomerIdentity.customer_id).where(
-            CustomerIdentity.workspace_id == workspace_id,
-            tuple_(CustomerIdentity.kind, CustomerIdentity.value).in_(chunk),
-        )
-        for kind, value, customer_id in session.execute(stmt):
-            found[(kind, value)] = customer_id
+    # One kind per query (``kind = ? AND value IN (...)``): a plain range of the unique index on both
+    # databases, where a row-value IN of pairs is not always planned as one.
+    for kind, values in by_kind.items():
+        for start in range(0, len(values), 500):
+            stmt = select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
+                CustomerIdentity.workspace_id == workspace_id,
+                CustomerIdentity.kind == kind,
+                CustomerIdentity.value.in_(values[start : start + 500]),
+            )
+            for value, customer_id in session.execute(stmt):
+                found[(kind, value)] = customer_id
     return _follow_merges(session, workspace_id, found)
 
 

@@ -4,7 +4,7 @@ the bulk paths order ingestion uses. Never commits: the request or job boundary 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -23,6 +23,7 @@ from patronage.customers.resolution import find_customer_id, find_customer_ids
 from patronage.customers.schemas import CustomerFields, CustomerUpdate, CustomerUpsert, IdentityCreate
 from patronage.kit.audit import audit
 from patronage.kit.errors import Conflict, NotFound, field_error
+from patronage.kit.idranges import to_ranges
 from patronage.kit.jobs import record_event
 from patronage.kit.jobs.queue import record_events_bulk
 from patronage.kit.types import as_decimal
@@ -279,20 +280,26 @@ def remove_identity(session: Session, workspace_id: int, customer_id: int, ident
 
 
 # ---- bulk paths for order ingestion -----------------------------------------------------------------
-def ensure_customers(session: Session, workspace_id: int, external_ids: list[str]) -> dict[str, int]:
+def ensure_customers(
+    session: Session, workspace_id: int, external_ids: list[str], *, batch: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """external_id -> customer id for every id given, creating bare profiles for unknown ones.
 
     Set-based for imports: one look-up per 500 ids, multi-row INSERTs for profiles, their external_id
     identities and their first stage-history rows. Merged profiles resolve to their survivor.
+    New profiles record ``customer.created`` each, or - with ``batch`` (bulk imports; its items join the
+    payload, e.g. ``source``, ``earn``) - one ``customers.imported`` event for all of them.
     """
     wanted = list(dict.fromkeys(external_ids))
     for external_id in wanted:
         if not external_id or len(external_id) > 200 or external_id != external_id.strip():
             raise field_error("external_id", f"{external_id!r} is not a valid external id")
-    return _ensure(session, workspace_id, wanted, attempts=3)
+    return _ensure(session, workspace_id, wanted, attempts=3, batch=batch)
 
 
-def _ensure(session: Session, workspace_id: int, wanted: list[str], *, attempts: int) -> dict[str, int]:
+def _ensure(
+    session: Session, workspace_id: int, wanted: list[str], *, attempts: int, batch: Mapping[str, Any] | None
+) -> dict[str, int]:
     found = find_customer_ids(session, workspace_id, [("external_id", e) for e in wanted])
     result = {e: found[("external_id", e)] for e in wanted if ("external_id", e) in found}
     missing = [e for e in wanted if e not in result]
@@ -305,21 +312,45 @@ def _ensure(session: Session, workspace_id: int, wanted: list[str], *, attempts:
         return result
     try:
         with session.begin_nested():
-            result.update(_insert_minimal(session, workspace_id, missing))
+            result.update(_insert_minimal(session, workspace_id, missing, batch))
     except IntegrityError:
         # A concurrent import created some of them first (PostgreSQL): take theirs, create the rest.
         if attempts <= 1:
             raise
-        result.update(_ensure(session, workspace_id, missing, attempts=attempts - 1))
+        result.update(_ensure(session, workspace_id, missing, attempts=attempts - 1, batch=batch))
     return result
 
 
-def _insert_minimal(session: Session, workspace_id: int, external_ids: list[str]) -> dict[str, int]:
+def _insert_minimal(
+    session: Session, workspace_id: int, external_ids: list[str], batch: Mapping[str, Any] | None
+) -> dict[str, int]:
     created = CustomerRepository(session, workspace_id).insert_minimal(external_ids)
     IdentityRepository(session, workspace_id).insert_many([(cid, "external_id", e) for e, cid in created.items()])
     lifecycle.start_history(session, workspace_id, list(created.values()), None)
-    record_events_bulk(session, workspace_id, [("customer.created", {"customer_id": cid}) for cid in created.values()])
+    if batch is not None:
+        record_customers_imported(session, workspace_id, list(created.values()), batch)
+    else:
+        record_events_bulk(
+            session, workspace_id, [("customer.created", {"customer_id": cid}) for cid in created.values()]
+        )
     return created
+
+
+def record_customers_imported(
+    session: Session, workspace_id: int, customer_ids: Sequence[int], extra: Mapping[str, Any]
+) -> None:
+    """One ``customers.imported`` event ``{customer_ids: [[first, last], ...], count, **extra}`` for the
+    profiles a bulk load created, instead of ``customer.created`` each; subscribers work set-based."""
+    if customer_ids:
+        record_event(session, workspace_id, "customers.imported", {
+            **extra, "customer_ids": to_ranges(customer_ids), "count": len(customer_ids),
+        })
+
+
+def record_new_orders_totals(session: Session, workspace_id: int, order_ranges: Sequence[Sequence[int]]) -> None:
+    """``record_orders_totals`` for a bulk insert of new orders, named by id ranges: set-based in SQL."""
+    if order_ranges:
+        CustomerRepository(session, workspace_id).add_totals_of_orders(order_ranges)
 
 
 def record_orders_totals(

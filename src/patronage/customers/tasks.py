@@ -34,6 +34,16 @@ def lifecycle_on_activity(session: Session, ctx: JobContext) -> None:
         lifecycle.recompute_customer(session, ctx.workspace_id, customer_id)
 
 
+@on_event("orders.imported", name="customers.lifecycle_on_orders_imported")
+def lifecycle_on_orders_imported(session: Session, ctx: JobContext) -> None:
+    """A bulk import's chunk of orders: re-evaluate the stages of all its customers at once."""
+    from patronage.events.imported import imported_orders
+
+    if ctx.workspace_id is not None:
+        rows = imported_orders(session, ctx.workspace_id, ctx.payload.get("payload") or {})
+        lifecycle.recompute_customers(session, ctx.workspace_id, [r.customer_id for r in rows])
+
+
 @periodic("customers.lifecycle_daily", "20 3 * * *")
 def lifecycle_daily(session: Session, ctx: JobContext) -> None:
     """Time moves customers on (new -> active, active -> at_risk -> lapsed) without any new data."""

@@ -4,7 +4,7 @@ plain column queries, limits counted in memory, the same pure ``engine.evaluate`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,16 +35,22 @@ class OrderRow:
 
 def iter_orders(
     session: Session, workspace_id: int, *, start: datetime | None = None, end: datetime | None = None,
-    after: tuple[datetime, int] | None = None, chunk: int = CHUNK,
+    after: tuple[datetime, int] | None = None, chunk: int = CHUNK, order_ids: Sequence[int] | None = None,
 ) -> Iterator[list[OrderRow]]:
-    """Non-cancelled orders in (placed_at, id) order, in chunks, with ``first`` set exactly."""
+    """Non-cancelled orders in (placed_at, id) order, in chunks, with ``first`` set exactly.
+
+    ``order_ids``: only these orders (at most a few thousand; a bulk import's chunk).
+    """
     o = Order.__table__.c
     cursor = after
-    seen: set[int] | None = set() if start is None and after is None else None  # every order from the first
+    # Every order from the first: ``first`` is who was seen first; otherwise it is looked up.
+    seen: set[int] | None = set() if start is None and after is None and order_ids is None else None
     while True:
         stmt = select(o.id, o.external_id, o.customer_id, o.placed_at, o.total, o.subtotal, o.discount_total,
                       o.currency, o.channel, o.store, o.attributes).where(
             o.workspace_id == workspace_id, o.status != "cancelled")
+        if order_ids is not None:
+            stmt = stmt.where(o.id.in_(list(order_ids)))
         if start is not None:
             stmt = stmt.where(o.placed_at >= start)
         if end is not None:

@@ -8,6 +8,7 @@ earned are skipped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from patronage.earning import rulesets
-from patronage.earning.batch import BatchEvaluator, iter_orders
+from patronage.earning.batch import CHUNK, BatchEvaluator, OrderRow, iter_orders
 from patronage.earning.facts import Occurrence
 from patronage.earning.repository import UsageRepository
 from patronage.earning.service import ORDER_SOURCE, earn_data
@@ -33,10 +34,26 @@ class ReplayReport:
     by_rule: dict[str, int] = field(default_factory=dict)
 
 
+def _chunks(
+    session: Session, workspace_id: int, start: datetime | None, end: datetime | None,
+    order_ids: Sequence[int] | None,
+) -> Iterator[list[OrderRow]]:
+    if order_ids is None:
+        yield from iter_orders(session, workspace_id, start=start, end=end)
+        return
+    ids = sorted(set(order_ids))
+    for at in range(0, len(ids), CHUNK):
+        yield from iter_orders(session, workspace_id, start=start, end=end, order_ids=ids[at:at + CHUNK])
+
+
 def replay_orders(
     session: Session, workspace_id: int, *, start: datetime | None = None, end: datetime | None = None,
     replace: tuple[int, int] | None = None, actor: str = "system", emit_events: bool = False,
+    order_ids: Sequence[int] | None = None,
 ) -> ReplayReport:
+    """Earn for the workspace's orders (or ``order_ids`` only: a bulk import's chunk, see
+    ``earning.tasks.orders_imported``). A partial replay starts each customer's rule limits from what
+    they already used; a full one counts them from zero, as the replay covers every order."""
     doc, labels = rulesets.live_rules(session, workspace_id, replace=replace)
     program = program_for(session, workspace_id)
     window = timedelta(days=program.return_window_days)
@@ -48,11 +65,16 @@ def replay_orders(
         return report
     counters: dict[tuple[str, int, str], list[int]] = {}
     items: list[EarnItem] = []
-    for rows in iter_orders(session, workspace_id, start=start, end=end):
+    limited = [r.uid for r in doc.for_trigger("order") if r.limits]
+    for rows in _chunks(session, workspace_id, start, end, order_ids):
         done = existing_sources(session, workspace_id, [(row.customer_id, ORDER_SOURCE, str(row.id)) for row in rows])
         report.skipped += sum(1 for row in rows if (row.customer_id, ORDER_SOURCE, str(row.id)) in done)
         fresh = [row for row in rows if (row.customer_id, ORDER_SOURCE, str(row.id)) not in done]
         engine.prefetch({row.customer_id for row in fresh})
+        if order_ids is not None:
+            new = {row.customer_id for row in fresh} - set(engine.usage)
+            for customer_id, used in UsageRepository(session, workspace_id).usage_of(list(new), limited).items():
+                engine.usage[customer_id].update(used)
         for row in fresh:
             ev = engine.evaluate(Occurrence("order", row.placed_at, row.facts), row.customer_id)
             for inc in ev.usage:

@@ -85,6 +85,23 @@ class UsageRepository:
         )
         return {(uid, key): (points, times) for uid, key, points, times in self.session.execute(stmt)}
 
+    def usage_of(
+        self, customer_ids: Sequence[int], uids: Sequence[str]
+    ) -> dict[int, dict[tuple[str, str], tuple[int, int]]]:
+        """``customer_usage`` for many customers at once (chunked replays start from what was used)."""
+        out: dict[int, dict[tuple[str, str], tuple[int, int]]] = {}
+        ids = sorted(set(customer_ids))
+        if not uids or not ids:
+            return out
+        for start in range(0, len(ids), 500):
+            stmt = select(RuleUsage.customer_id, RuleUsage.rule_uid, RuleUsage.period_key, RuleUsage.points,
+                          RuleUsage.times).where(
+                RuleUsage.workspace_id == self.workspace_id, RuleUsage.customer_id.in_(ids[start:start + 500]),
+                RuleUsage.rule_uid.in_(list(uids)))
+            for customer_id, uid, key, points, times in self.session.execute(stmt):
+                out.setdefault(customer_id, {})[(uid, key)] = (points, times)
+        return out
+
     def lock_budgets(self, uids: Sequence[str]) -> dict[str, int]:
         """Budget counters of these rules, locked in uid order (after the customer's account)."""
         if not uids:

@@ -23,6 +23,41 @@ def order_recorded(session: Session, ctx: JobContext) -> None:
     service.award_order(session, ctx.workspace_id, int(ctx.payload["payload"]["order_id"]))
 
 
+@on_event("orders.imported", name="earning.orders_imported", priority=POINTS_PRIORITY)
+def orders_imported(session: Session, ctx: JobContext) -> None:
+    """A bulk import's chunk earns through the bulk replay (the same points ``order_recorded`` gives each
+    order), unless the import said ``--no-earn``. Idempotent: orders that already earned are skipped."""
+    from patronage.earning.replay import replay_orders
+    from patronage.events.imported import earns, imported_orders
+
+    assert ctx.workspace_id is not None
+    p = ctx.payload["payload"]
+    if not earns(p) or not rulesets.live_rules(session, ctx.workspace_id)[0].for_trigger("order"):
+        return
+    ids = [row.id for row in imported_orders(session, ctx.workspace_id, p)]
+    # History: no points.earned per transaction (as the demo replay), so nothing fans out per order.
+    replay_orders(session, ctx.workspace_id, order_ids=ids, actor="import")
+
+
+@on_event("customers.imported", name="earning.customers_imported")
+def customers_imported(session: Session, ctx: JobContext) -> None:
+    """Profiles created by a bulk import get the ``signup`` trigger, as ``customer.created`` gives it,
+    unless the import said ``--no-earn``."""
+    from patronage.events.imported import earns, imported_customer_ids
+
+    assert ctx.workspace_id is not None
+    p = ctx.payload["payload"]
+    doc, _ = rulesets.live_rules(session, ctx.workspace_id)
+    if not earns(p) or not doc.for_trigger("signup"):
+        return
+    for customer_id in imported_customer_ids(p):
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.workspace_id != ctx.workspace_id:
+            continue
+        service.award_occurrence(session, ctx.workspace_id, customer_id, "signup", source_type="signup",
+                                 source_id=str(customer_id), at=customer.signed_up_at or customer.created_at)
+
+
 @on_event("order.status_changed", name="earning.order_status_changed", priority=POINTS_PRIORITY)
 def order_status_changed(session: Session, ctx: JobContext) -> None:
     """Cancelled: take the order's points back. Out of ``pending``: the order earns now."""

@@ -23,7 +23,14 @@ ErrorsOpt = Annotated[Path | None, typer.Option("--errors", help="write failed r
 ChunkOpt = Annotated[int | None, typer.Option("--chunk-size", min=1, max=20_000, help="items per transaction")]
 
 
-def _run(kind: str, file: Path, *, workspace: str, fmt: str | None, errors: Path | None, chunk: int | None) -> None:
+EarnOpt = Annotated[bool, typer.Option(
+    "--earn/--no-earn", help="whether the imported orders earn points under the live earning rules")]
+
+
+def _run(
+    kind: str, file: Path, *, workspace: str, fmt: str | None, errors: Path | None, chunk: int | None,
+    earn: bool = True,
+) -> None:
     from patronage import domains
     from patronage.config import get_settings
     from patronage.events.importer.readers import detect_format
@@ -60,7 +67,7 @@ def _run(kind: str, file: Path, *, workspace: str, fmt: str | None, errors: Path
             report = run_import(
                 db, workspace_id, kind, file, file_format,  # type: ignore[arg-type]
                 errors_path=errors, chunk_size=chunk, progress=lambda n: progress.advance(task, n),
-                on_chunk=on_chunk, actor="cli",
+                on_chunk=on_chunk, actor="cli", earn=earn,
             )
             progress.update(task, completed=file.stat().st_size)
     finally:
@@ -84,10 +91,10 @@ def customers(file: FileArg, workspace: WorkspaceOpt, format: FormatOpt = None,
 
 
 @cli.command()
-def orders(file: FileArg, workspace: WorkspaceOpt, format: FormatOpt = None,
-           errors: ErrorsOpt = None, chunk_size: ChunkOpt = None) -> None:
+def orders(file: FileArg, workspace: WorkspaceOpt, *, format: FormatOpt = None,
+           errors: ErrorsOpt = None, chunk_size: ChunkOpt = None, earn: EarnOpt = True) -> None:
     """Orders: CSV with one row per line item (order columns repeated), or JSONL with nested lines."""
-    _run("orders", file, workspace=workspace, fmt=format, errors=errors, chunk=chunk_size)
+    _run("orders", file, workspace=workspace, fmt=format, errors=errors, chunk=chunk_size, earn=earn)
 
 
 @cli.command()

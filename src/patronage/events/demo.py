@@ -28,19 +28,21 @@ from patronage.customers import lifecycle
 from patronage.customers.models import Customer
 from patronage.customers.repository import IdentityRepository
 from patronage.customers.resolution import find_customer_ids
+from patronage.customers.service import record_customers_imported
 from patronage.events.importer.orders_bulk import BulkContext, ingest_orders
-from patronage.events.importer.runner import refresh_statistics
+from patronage.events.importer.prepare import PreparedOrder, from_values
+from patronage.events.importer.runner import few_collections, refresh_statistics
 from patronage.events.repository import OrderRepository
-from patronage.events.schemas import OrderIn, OrderLineIn
 from patronage.kit.clock import utcnow
 from patronage.kit.db import Database
-from patronage.kit.jobs.queue import record_events_bulk
 from patronage.kit.upsert import insert_with_ids
 from patronage.workspaces.repository import get_workspace
 
 CDNOW_PATH = "lifetimes/datasets/CDNOW_master.txt"
 PREFIX = "cdnow-"
-CHUNK = 5000
+CHUNK = 10_000
+# The demo's batch events: its points are posted in one replay by ``patronage.earning.demo.load``.
+DEMO_BATCH: dict[str, Any] = {"source": "demo", "earn": False}
 _CENTS = Decimal("0.0001")
 _ZERO = Decimal(0)
 NAME_POOL = 400  # distinct fake first and last names drawn from Faker
@@ -90,7 +92,7 @@ class _Clock:
 
     def __init__(self, shift: timedelta, tz: ZoneInfo) -> None:
         self.shift, self.tz = shift, tz
-        self.rnd = random.Random(1998)  # noqa: S311 - demo times of day, not secrets
+        self.rnd = random.Random(1998)  # noqa: S311 - demo times of day, not secrets  # nosec B311
         self.midnights: dict[date, datetime] = {}
 
     def at(self, day: date) -> datetime:
@@ -100,26 +102,26 @@ class _Clock:
         return (midnight + timedelta(minutes=540 + int(self.rnd.random() * 780))).astimezone(UTC)
 
 
-def _order(p: Purchase, clock: _Clock) -> OrderIn:
+def _order(p: Purchase, clock: _Clock) -> PreparedOrder:
     cds = max(p.cds, 1)
     unit = (p.dollars / cds).quantize(_CENTS, rounding=ROUND_HALF_UP)
-    return OrderIn.model_construct(
-        external_id=f"{PREFIX}{p.customer}-{p.seq}", customer_external_id=f"{PREFIX}{p.customer}",
-        customer_email=None, placed_at=clock.at(p.day), currency="USD", channel="web", store=None,
-        status="delivered", subtotal=None, discount_total=_ZERO, shipping_total=_ZERO, tax_total=_ZERO,
-        other_total=_ZERO, taxes_included=False, total=p.dollars, attributes={}, lines=[_line(cds, unit)],
-    )
+    return from_values({
+        "external_id": f"{PREFIX}{p.customer}-{p.seq}", "customer_external_id": f"{PREFIX}{p.customer}",
+        "customer_email": None, "placed_at": clock.at(p.day), "currency": "USD", "channel": "web", "store": None,
+        "status": "delivered", "lines": [_line(cds, unit)], "subtotal": None, "discount_total": _ZERO,
+        "shipping_total": _ZERO, "tax_total": _ZERO, "other_total": _ZERO, "taxes_included": False,
+        "total": p.dollars, "attributes": {},
+    })
 
 
-def _line(cds: int, unit: Decimal) -> OrderLineIn:
-    return OrderLineIn.model_construct(
-        line_id=None, sku="CD", name="Compact disc", category="Music", quantity=cds, unit_price=unit,
-        discount=_ZERO, is_reward=False,
-    )
+def _line(cds: int, unit: Decimal) -> dict[str, Any]:
+    return {"line_id": None, "sku": "CD", "name": "Compact disc", "category": "Music", "quantity": cds,
+            "unit_price": unit, "discount": _ZERO, "is_reward": False}
 
 
-def _profiles(session: Session, workspace_id: int, first_seen: dict[str, datetime]) -> int:
-    """Create the demo customers with fake names and emails, set-based; returns how many were new.
+def _profiles(session: Session, workspace_id: int, first_seen: dict[str, datetime]) -> tuple[int, dict[str, int]]:
+    """Create the demo customers with fake names and emails, set-based; returns how many were new and
+    every demo customer's id by external id (so the orders need no look-up).
 
     A private stand-in for a bulk profile upsert in the customers domain (``ensure_customers`` creates
     bare profiles only): the same rows ``ensure_customers`` writes, plus names and an email identity.
@@ -128,14 +130,15 @@ def _profiles(session: Session, workspace_id: int, first_seen: dict[str, datetim
 
     keys = [f"{PREFIX}{c}" for c in first_seen]
     known = find_customer_ids(session, workspace_id, [("external_id", k) for k in keys])
+    ids_of = {key: customer_id for (_, key), customer_id in known.items()}
     new = [c for c in first_seen if ("external_id", f"{PREFIX}{c}") not in known]
     if not new:
-        return 0
+        return 0, ids_of
     fake = Faker("en_US")
     fake.seed_instance(19970101)
     firsts = [fake.first_name() for _ in range(NAME_POOL)]
     lasts = [fake.last_name() for _ in range(NAME_POOL)]
-    pick = random.Random(19970101)  # noqa: S311 - fake names, not secrets
+    pick = random.Random(19970101)  # noqa: S311 - fake names, not secrets  # nosec B311
     now = utcnow()
     rows: list[tuple[Any, ...]] = []
     identities: list[tuple[str, str]] = []
@@ -155,14 +158,16 @@ def _profiles(session: Session, workspace_id: int, first_seen: dict[str, datetim
          for kind, value in (("external_id", ext), ("email", email))]
     )
     lifecycle.start_history(session, workspace_id, ids, None)
-    record_events_bulk(session, workspace_id, [("customer.created", {"customer_id": cid}) for cid in ids])
-    return len(ids)
+    record_customers_imported(session, workspace_id, ids, DEMO_BATCH)
+    ids_of.update((ext, cid) for cid, (ext, _) in zip(ids, identities, strict=True))
+    return len(ids), ids_of
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower()) or "x"
 
 
+@few_collections
 def load_cdnow(db: Database, workspace_id: int, console: Console, *, limit: int | None = None) -> dict[str, Any]:
     """Load the CDNOW purchases as customers and orders (``limit``: the first n purchases only)."""
     started = time.perf_counter()
@@ -183,10 +188,11 @@ def load_cdnow(db: Database, workspace_id: int, console: Console, *, limit: int 
             first_seen[p.customer] = datetime.combine(p.day + shift, datetime.min.time(), tz).astimezone(UTC)
     clock = _Clock(shift, tz)
     with db.unit_of_work() as session:
-        customers = _profiles(session, workspace_id, first_seen)
-    ctx = BulkContext(workspace_id, "USD", actor="demo", source="demo")
+        customers, ids_of = _profiles(session, workspace_id, first_seen)
+    ctx = BulkContext(workspace_id, "USD", actor="demo", source="demo", earn=bool(DEMO_BATCH["earn"]))
+    ctx.remember(ids_of)
     created = 0
-    batch: list[OrderIn] = []
+    batch: list[PreparedOrder] = []
     with console.status("loading the CDNOW purchase log"):
         refresh_statistics(db)
         for p in read_purchases(path, limit):
@@ -203,7 +209,7 @@ def load_cdnow(db: Database, workspace_id: int, console: Console, *, limit: int 
     return {"skipped": False, "orders": created, "customers": customers, "seconds": seconds}
 
 
-def _flush(db: Database, ctx: BulkContext, batch: list[OrderIn]) -> int:
+def _flush(db: Database, ctx: BulkContext, batch: list[PreparedOrder]) -> int:
     with db.unit_of_work() as session:
         outcomes = ingest_orders(session, ctx, batch)
     failed = [o for o in outcomes if o.error is not None]

@@ -38,6 +38,7 @@ class Order(WorkspaceScoped):
         Index("uq_orders_ws_external_id", "workspace_id", "external_id", unique=True),
         Index("ix_orders_ws_customer_placed", "workspace_id", "customer_id", "placed_at"),
         Index("ix_orders_ws_placed", "workspace_id", "placed_at"),
+        Index("ix_orders_ws_updated", "workspace_id", "updated_at"),  # incremental analytics extract
     )
 
     external_id: Mapped[str] = mapped_column(String(200))
@@ -66,6 +67,7 @@ class Order(WorkspaceScoped):
 
 class OrderLine(WorkspaceScoped):
     __tablename__ = "order_lines"
+    __table_args__ = (Index("ix_order_lines_ws_updated", "workspace_id", "updated_at"),)  # analytics extract
 
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     position: Mapped[int]
@@ -105,6 +107,7 @@ class Return(WorkspaceScoped):
     __table_args__ = (
         Index("uq_returns_ws_external_id", "workspace_id", "external_id", unique=True),
         Index("ix_returns_ws_order_external", "workspace_id", "order_external_id"),
+        Index("ix_returns_ws_updated", "workspace_id", "updated_at"),  # incremental analytics extract
     )
 
     external_id: Mapped[str] = mapped_column(String(200))
@@ -143,6 +146,7 @@ class BehaviourEvent(WorkspaceScoped):
     __table_args__ = (
         Index("uq_behaviour_events_ws_external_id", "workspace_id", "external_id", unique=True),
         Index("ix_behaviour_events_ws_customer_at", "workspace_id", "customer_id", "occurred_at"),
+        Index("ix_behaviour_events_ws_updated", "workspace_id", "updated_at"),  # incremental analytics extract
     )
 
     external_id: Mapped[str] = mapped_column(String(200))  # client-generated: the idempotency key

@@ -17,7 +17,7 @@ from patronage.customers.service import record_orders_totals
 from patronage.events import returns as returns_service
 from patronage.events import rules
 from patronage.events.customer_link import find_customer, resolve_customer
-from patronage.events.models import Order, OrderStatusChange
+from patronage.events.models import Order, OrderLine, OrderStatusChange
 from patronage.events.repository import OrderRepository, ProductRepository
 from patronage.events.schemas import OrderIn, Outcome, StatusChangeIn, content_hash
 from patronage.kit.audit import audit
@@ -81,12 +81,13 @@ def upsert_order(
     """
     digest = content_hash(data)
     repo = OrderRepository(session, workspace_id)
-    existing = repo.by_external_id(data.external_id, for_update=True)
-    if existing is not None and existing.content_hash == digest:
-        return "unchanged", existing
+    # Most orders are new: a cheap look-up of the id and hash first; the locking read with the lines only
+    # for a re-send, which then compares or updates.
+    if data.external_id in repo.fingerprints([data.external_id]):
+        existing = repo.by_external_id(data.external_id, for_update=True)
+        if existing is not None:  # else deleted meanwhile (erasure): record it anew
+            return _resend(session, workspace_id, existing, data, digest, actor=actor)
     totals = rules.check_order(data)
-    if existing is not None:
-        return _update(session, workspace_id, existing, data, totals=totals, digest=digest, actor=actor)
     customer_id = resolve_customer(
         session, workspace_id, external_id=data.customer_external_id, email=data.customer_email, actor=actor
     )
@@ -100,20 +101,29 @@ def upsert_order(
                 total=totals.total, refunded_total=Decimal(0), channel=data.channel, store=data.store,
                 status=data.status, placed_at=data.placed_at, attributes=data.attributes, source=source,
                 content_hash=digest,
+                # Set on the new object: no lazy load of an empty collection first (replace_lines would).
+                lines=[OrderLine(workspace_id=workspace_id, **v) for v in line_values(session, workspace_id, data)],
             )
             repo.add(order)
-            repo.replace_lines(order, line_values(session, workspace_id, data))
             session.flush()
     except IntegrityError:
         # A concurrent request recorded this order first (PostgreSQL): treat ours as a re-send.
         existing = repo.by_external_id(data.external_id, for_update=True)
         if existing is None:
             raise
-        if existing.content_hash == digest:
-            return "unchanged", existing
-        return _update(session, workspace_id, existing, data, totals=totals, digest=digest, actor=actor)
+        return _resend(session, workspace_id, existing, data, digest, actor=actor)
     after_create(session, workspace_id, [order])
     return "created", order
+
+
+def _resend(
+    session: Session, workspace_id: int, existing: Order, data: OrderIn, digest: str, *, actor: str
+) -> tuple[Outcome, Order]:
+    """An order sent again (``existing`` is locked): ``unchanged`` when the content is the same, else an update."""
+    if existing.content_hash == digest:
+        return "unchanged", existing
+    totals = rules.check_order(data)
+    return _update(session, workspace_id, existing, data, totals=totals, digest=digest, actor=actor)
 
 
 def after_create(session: Session, workspace_id: int, orders: list[Order]) -> None:

@@ -82,6 +82,22 @@ class OrderRepository(WorkspaceRepository[Order]):
                 found[external_id] = (order_id, digest)
         return found
 
+    def summaries(self, ranges: Sequence[Sequence[int]]) -> list[Any]:
+        """id, customer_id, placed_at, total, status of the orders whose ids lie in ``ranges`` (inclusive
+        [first, last] pairs, as batch events carry them), in id order."""
+        c = Order.__table__.c
+        columns = (c.id, c.customer_id, c.placed_at, c.total, c.status)
+        wide = [r for r in ranges if r[1] - r[0] >= CHUNK]
+        narrow = [i for first, last in ranges if last - first < CHUNK for i in range(first, last + 1)]
+        found: list[Any] = []
+        for first, last in wide:
+            found.extend(self.session.execute(
+                select(*columns).where(c.workspace_id == self.workspace_id, c.id.between(first, last))))
+        for start in range(0, len(narrow), CHUNK):
+            found.extend(self.session.execute(
+                select(*columns).where(c.workspace_id == self.workspace_id, c.id.in_(narrow[start:start + CHUNK]))))
+        return sorted(found, key=lambda r: r.id)
+
     def listing(
         self, *, customer_id: int | None, status: str | None, placed_from: datetime | None,
         placed_to: datetime | None,
@@ -150,6 +166,11 @@ class ReturnRepository(WorkspaceRepository[Return]):
             Return.workspace_id == self.workspace_id, Return.order_id == order_id, Return.status == "applied"
         )
         return [list(lines or []) for lines in self.session.scalars(stmt)]
+
+    def any_held(self) -> bool:
+        """Whether any return waits for its order (bulk imports skip the per-chunk look-up otherwise)."""
+        stmt = select(Return.id).where(Return.workspace_id == self.workspace_id, Return.status == "held").limit(1)
+        return self.session.execute(stmt).first() is not None
 
     def held_for(self, order_external_ids: Sequence[str]) -> list[Return]:
         """Held returns waiting for any of these orders, oldest first, locked."""

@@ -8,8 +8,11 @@ back and replay the winner's response.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
+from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import ForeignKey, Index, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -20,6 +23,11 @@ from patronage.kit.types import BigId, UTCDateTime
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# ``Field(json_schema_extra=SHOWN_ONCE)`` marks a response field holding a secret the server keeps only as a
+# digest (an API key, a signing secret, a confirmation token): the stored response has it as null, so 24 h of
+# replayable responses never become a second copy of the secrets (docs/api.md#idempotency-keys).
+SHOWN_ONCE_MARK = "x-shown-once"
+SHOWN_ONCE: dict[str, Any] = {SHOWN_ONCE_MARK: True}
 
 
 class IdempotencyRecord(IdMixin, Base):
@@ -46,6 +54,32 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def shown_once_fields(model: Any) -> frozenset[str]:
+    """The names (as serialised) of ``model``'s top-level fields marked ``SHOWN_ONCE``."""
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return frozenset()
+    return frozenset(
+        field.serialization_alias or field.alias or name
+        for name, field in model.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get(SHOWN_ONCE_MARK)
+    )
+
+
+def redact(body: str, fields: frozenset[str]) -> str:
+    """``body`` as it may be stored: the shown-once fields of a JSON object set to null."""
+    if not fields:
+        return body
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body  # not JSON: nothing of a response model in it
+    if not isinstance(data, dict) or not fields & data.keys():
+        return body
+    data.update(dict.fromkeys(fields & data.keys()))
+    # As Starlette's JSONResponse renders, so a replay differs from the first answer only in the secrets.
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
 def check_key(key: str) -> str:

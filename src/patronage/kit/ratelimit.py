@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, String, delete
+from sqlalchemy import Index, String, delete, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -84,24 +84,49 @@ def _pseudonym(subject: str) -> str:
     return hmac_sha256_hex(get_settings().secret_key, subject.encode())[:40]
 
 
-def hit(db: Database, limit: Limit, subject: str, *, cost: int = 1) -> int:
-    """Count one request for ``subject``; raise 429 with Retry-After once over the limit."""
+def _window(limit: Limit, subject: str) -> tuple[datetime, float, int, str]:
     now = utcnow()
     seconds = int(limit.per.total_seconds())
     start_epoch = math.floor(now.timestamp() / seconds) * seconds
-    key = f"{limit.name}:{_pseudonym(subject)}"
+    return now, start_epoch, seconds, f"{limit.name}:{_pseudonym(subject)}"
+
+
+def _refuse(limit: Limit, now: datetime, start_epoch: float, seconds: int) -> RateLimited:
+    retry_after = max(1, int(start_epoch + seconds - now.timestamp()))
+    return RateLimited(
+        f"too many {limit.name.replace('_', ' ')} attempts; retry in {retry_after} s",
+        retry_after=retry_after,
+    )
+
+
+def hit(db: Database, limit: Limit, subject: str, *, cost: int = 1) -> int:
+    """Count one request for ``subject``; raise 429 with Retry-After once over the limit."""
+    now, start_epoch, seconds, key = _window(limit, subject)
     if db.dialect == "postgresql":
         window_start = datetime.fromtimestamp(start_epoch, tz=now.tzinfo)
         count = _count_in_postgres(db, key, window_start, cost)
     else:
         count = _count_locally(key, start_epoch, cost)
     if count > limit.max_requests:
-        retry_after = max(1, int(start_epoch + seconds - now.timestamp()))
-        raise RateLimited(
-            f"too many {limit.name.replace('_', ' ')} attempts; retry in {retry_after} s",
-            retry_after=retry_after,
-        )
+        raise _refuse(limit, now, start_epoch, seconds)
     return count
+
+
+def check(db: Database, limit: Limit, subject: str) -> None:
+    """Raise 429 if ``subject`` has used up the limit of the current window, without counting anything:
+    for budgets spent only by some outcomes (a look-up that finds nothing), checked before the attempt."""
+    now, start_epoch, seconds, key = _window(limit, subject)
+    if db.dialect == "postgresql":
+        window_start = datetime.fromtimestamp(start_epoch, tz=now.tzinfo)
+        stmt = select(RateLimitCounter.count).where(RateLimitCounter.key == key,
+                                                    RateLimitCounter.window_start == window_start)
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            count = int(conn.execute(stmt).scalar() or 0)
+    else:
+        with _local_lock:
+            count = _local_counts.get((key, start_epoch), 0)
+    if count >= limit.max_requests:
+        raise _refuse(limit, now, start_epoch, seconds)
 
 
 def reset_local() -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import JSON, Boolean, ColumnElement, Dialect, Integer, Numeric, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
 
 from patronage.kit.types import UTCDateTime
@@ -82,25 +83,22 @@ def _processors(session: Session, table: Table, columns: Sequence[str]) -> list[
 
 
 def _converted(rows: Iterable[Sequence[Any]], processors: list[tuple[int, Processor]]) -> list[tuple[Any, ...]]:
-    if not processors:
+    """The rows with ``processors`` applied, column by column (``map`` runs each at C speed)."""
+    rows = list(rows)
+    if not processors or not rows:
         return [tuple(row) for row in rows]
-    out: list[tuple[Any, ...]] = []
-    memo: dict[int, tuple[Any, Any]] = {}  # column -> (last value, its conversion): shared timestamps
-    for row in rows:
-        values = list(row)
-        for index, processor in processors:
-            value = values[index]
-            if value is None:
-                continue
-            last = memo.get(index)
-            if last is not None and last[0] is value:
-                values[index] = last[1]
-                continue
-            converted = processor(value)
-            memo[index] = (value, converted)
-            values[index] = converted
-        out.append(tuple(values))
-    return out
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for index, processor in processors:
+        column = columns[index]
+        first = column[0]
+        # All equal (``now``, a zero amount): convert once. ``count`` checks identity first, so it is cheap.
+        if first is not None and column.count(first) == len(column):
+            columns[index] = [processor(first)] * len(column)
+        elif None in column:
+            columns[index] = [None if v is None else processor(v) for v in column]
+        else:
+            columns[index] = list(map(processor, column))
+    return list(zip(*columns, strict=True))
 
 
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -126,7 +124,36 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Se
         return
     marks = ", ".join("?" for _ in columns)
     # Table and column names come from the metadata, never from input.
-    connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', converted)  # noqa: S608
+    connection.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', converted)  # noqa: S608  # nosec B608
+
+
+def execute_many(session: Session, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run ``stmt`` (an UPDATE/INSERT with ``bindparam``s) once per row in one driver ``executemany``.
+
+    Core's executemany processes every parameter of every row through SQLAlchemy's bind machinery;
+    here the statement is compiled once and values are converted with the same fast processors as
+    ``insert_rows`` (binds the rows leave out take the statement's own values, e.g. a workspace id).
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled: Any = stmt.compile(dialect=dialect)
+    defaults = compiled.construct_params(dict(rows[0]))  # the first row fills the required binds
+    names: list[str] = list(compiled.positiontup) if compiled.positional else list(defaults)
+    processors: list[Processor | None] = []
+    for name in names:
+        bind_type = compiled.binds[name].type
+        fast = _fast_processor(bind_type, dialect)
+        processors.append(None if fast is True else fast or bind_type.dialect_impl(dialect).bind_processor(dialect))
+    params: list[Any] = []
+    for row in rows:
+        values = [row[n] if n in row else defaults[n] for n in names]
+        for index, processor in enumerate(processors):
+            if processor is not None and values[index] is not None:
+                values[index] = processor(values[index])
+        params.append(tuple(values) if compiled.positional else dict(zip(names, values, strict=True)))
+    connection.exec_driver_sql(compiled.string, params)
 
 
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -1,17 +1,19 @@
-"""Read-only queries over the ledger's tables for liability reporting. Every query is workspace-scoped.
+"""Queries for liability reporting. Every query is workspace-scoped.
 
-Nothing here writes: the ledger owns its tables (ledger/service.py); reports only read them.
+The ledger's tables are only read here: the ledger owns them (ledger/service.py). The one table this
+domain writes is its own snapshots of the report (``SnapshotRepository``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from patronage.kit.repository import WorkspaceRepository
 from patronage.ledger.models import (
     CUSTOMER_BUCKETS,
     LedgerEntry,
@@ -20,6 +22,7 @@ from patronage.ledger.models import (
     PointAccount,
     PointLot,
 )
+from patronage.liability.models import LiabilitySnapshot
 from patronage.liability.rules import AGE_BUCKETS
 
 Basis = Literal["booked", "occurred"]
@@ -133,3 +136,17 @@ class LiabilityRepository:
             .group_by(LedgerTransaction.kind, LedgerEntry.account)
         )
         return {(kind, account): int(total or 0) for kind, account, total in self.session.execute(stmt)}
+
+
+class SnapshotRepository(WorkspaceRepository[LiabilitySnapshot]):
+    model = LiabilitySnapshot
+
+    def latest(self) -> LiabilitySnapshot | None:
+        """The newest snapshot: one row read through the (workspace, day) index."""
+        return self.session.scalars(self.select().order_by(LiabilitySnapshot.day.desc()).limit(1)).one_or_none()
+
+    def of_day(self, day: date, *, for_update: bool = False) -> LiabilitySnapshot | None:
+        stmt = self.select().where(LiabilitySnapshot.day == day)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).one_or_none()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pydantic import Field
@@ -78,3 +78,10 @@ class StatementOut(Output):
     values: dict[str, Decimal]
     reconciles: bool
     difference: int = Field(description="closing - (opening + movements); 0 when the statement reconciles")
+
+
+class SnapshotOut(Output):
+    day: date = Field(description="the workspace's local day the snapshot belongs to")
+    as_of: datetime = Field(description="when the ledger was read")
+    duration_ms: int = Field(description="what computing the report took")
+    report: LiabilityOut

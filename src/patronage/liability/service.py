@@ -1,22 +1,27 @@
 """Liability reporting: what outstanding points are worth, how much of it will never be redeemed
 (breakage, estimated from the workspace's own history), and period statements that reconcile to the
-ledger. Read-only."""
+ledger. The ledger is only read; the report's headline figures are kept as snapshots (computed by a
+job, ``liability/tasks.py``) so that pages can show them without reading the ledger."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time as timer
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from patronage.kit.clock import utcnow
 from patronage.kit.errors import field_error
+from patronage.kit.jobs import enqueue
 from patronage.ledger.expiry_rules import local_to_utc
 from patronage.ledger.models import CUSTOMER_BUCKETS, TxKind
 from patronage.ledger.program import Program, load_program
-from patronage.liability.repository import Basis, LiabilityRepository
+from patronage.liability.models import LiabilitySnapshot
+from patronage.liability.repository import Basis, LiabilityRepository, SnapshotRepository
 from patronage.liability.rules import (
     AGE_BUCKETS,
     MOVEMENTS,
@@ -28,6 +33,7 @@ from patronage.liability.rules import (
     net_of_breakage,
     value,
 )
+from patronage.liability.schemas import LiabilityOut
 
 MAX_STATEMENT_DAYS = 3700
 
@@ -192,3 +198,56 @@ def statement(
                      opening=opening, movements=movements, movements_by_bucket=by_bucket, closing=closing,
                      reconciliation=rec, values=values)
 
+
+# ---- snapshots -----------------------------------------------------------------------------------------------
+SNAPSHOT_TASK = "liability.snapshot"
+
+
+def report_payload(report: LiabilityReport) -> dict[str, Any]:
+    """The report as GET /reports/liability returns it (JSON-ready)."""
+    return LiabilityOut.model_validate(asdict(report)).model_dump(mode="json")
+
+
+def store_snapshot(
+    session: Session, workspace_id: int, report: LiabilityReport, *, timezone: str, duration_ms: int = 0
+) -> LiabilitySnapshot:
+    """Keep ``report`` as the workspace's snapshot of its local day (replacing an earlier one of that day).
+
+    A report older than the stored one of its day is ignored: two jobs that overlap end with the newer."""
+    day = report.as_of.astimezone(ZoneInfo(timezone)).date()
+    snapshots = SnapshotRepository(session, workspace_id)
+    row = snapshots.of_day(day, for_update=True)
+    values: dict[str, Any] = {
+        "as_of": report.as_of, "duration_ms": duration_ms, "currency": report.currency,
+        "cost_per_point": report.cost_per_point, "available": report.available.points,
+        "pending": report.pending.points, "outstanding": report.outstanding.points,
+        "value": report.outstanding.value, "net_value": report.liability_net,
+        "breakage_rate": report.breakage.rate, "breakage_method": report.breakage.method,
+        "expiring_30_days": report.expiring_30_days.points, "expiring_90_days": report.expiring_90_days.points,
+        "report": report_payload(report),
+    }
+    if row is None:
+        return snapshots.new(day=day, **values)
+    if row.as_of <= report.as_of:
+        for name, v in values.items():
+            setattr(row, name, v)
+        session.flush()
+    return row
+
+
+def take_snapshot(reader: Session, writer: Session, workspace_id: int) -> LiabilitySnapshot:
+    """Compute the report on ``reader`` (the slow part, no write lock held) and store it with ``writer``."""
+    started = timer.perf_counter()
+    program = load_program(reader, workspace_id)
+    report = liability(reader, workspace_id)
+    duration_ms = round((timer.perf_counter() - started) * 1000)
+    return store_snapshot(writer, workspace_id, report, timezone=program.timezone, duration_ms=duration_ms)
+
+
+def latest_snapshot(session: Session, workspace_id: int) -> LiabilitySnapshot | None:
+    return SnapshotRepository(session, workspace_id).latest()
+
+
+def request_snapshot(session: Session, workspace_id: int) -> None:
+    """Queue a fresh snapshot (once: a snapshot already waiting covers this request too)."""
+    enqueue(session, SNAPSHOT_TASK, workspace_id=workspace_id, unique_key=f"{SNAPSHOT_TASK}:{workspace_id}")

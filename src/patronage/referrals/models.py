@@ -29,12 +29,16 @@ class ReferralProgram(WorkspaceScoped):
     max_per_day: Mapped[int | None] = mapped_column(default=5)
     max_per_week: Mapped[int | None] = mapped_column(default=20)
     hold_existing_customers: Mapped[bool] = mapped_column(default=True)
+    # Where the referral landing page (/r/{code}) sends the friend to sign up or shop; ``ref=<code>`` is added.
+    signup_url: Mapped[str | None] = mapped_column(String(500))
 
 
 class ReferralCode(WorkspaceScoped):
+    """Codes are unique across workspaces: the public link ``/r/{code}`` names no workspace."""
+
     __tablename__ = "referral_codes"
     __table_args__ = (
-        Index("uq_referral_codes_ws_code", "workspace_id", "code", unique=True),
+        Index("uq_referral_codes_code", "code", unique=True),
         Index("uq_referral_codes_ws_customer", "workspace_id", "customer_id", unique=True),
     )
 

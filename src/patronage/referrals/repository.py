@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -33,7 +34,8 @@ class CodeRepository(WorkspaceRepository[ReferralCode]):
         return self.session.scalars(self.select().where(ReferralCode.code == code)).one_or_none()
 
     def code_taken(self, code: str) -> bool:
-        return self.by_code(code) is not None
+        """Taken in any workspace: codes are globally unique (see ``find_code``)."""
+        return find_code(self.session, code) is not None
 
     def bump(self, code_id: int, **deltas: int) -> None:
         values = {name: getattr(ReferralCode, name) + delta for name, delta in deltas.items()}
@@ -63,6 +65,16 @@ class ReferralRepository(WorkspaceRepository[Referral]):
         if for_update:
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
+
+    def waiting_for_order(self, referred_ids: Sequence[int]) -> list[Referral]:
+        """Referrals of these referred customers still waiting for a first qualifying order."""
+        ids = sorted(set(referred_ids))
+        found: list[Referral] = []
+        for start in range(0, len(ids), 500):
+            stmt = self.select().where(Referral.referred_id.in_(ids[start:start + 500]),
+                                       Referral.order_id.is_(None), Referral.status.in_(("pending", "held")))
+            found.extend(self.session.scalars(stmt))
+        return found
 
     def for_order(self, order_id: int) -> Referral | None:
         return self.session.scalars(self.select().where(Referral.order_id == order_id)).first()
@@ -116,6 +128,12 @@ class ReferralRepository(WorkspaceRepository[Referral]):
         total, converted, rewarded, held, rejected, cancelled = self.session.execute(stmt).one()
         return {"signed_up": int(total), "converted": int(converted), "rewarded": int(rewarded),
                 "held": int(held), "rejected": int(rejected), "cancelled": int(cancelled)}
+
+
+def find_code(session: Session, code: str) -> ReferralCode | None:
+    """The one query not scoped by workspace, on purpose: the public link ``/r/{code}`` names no workspace,
+    so the code itself identifies it (codes are unique across workspaces)."""
+    return session.scalars(select(ReferralCode).where(ReferralCode.code == code)).one_or_none()
 
 
 def survivor_of(session: Session, workspace_id: int, customer_id: int) -> int:

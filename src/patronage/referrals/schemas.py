@@ -23,6 +23,8 @@ class ReferralProgramIn(Input):
                                      description="referrals per referrer per day before holding")
     max_per_week: int | None = Field(default=20, ge=1, le=100_000)
     hold_existing_customers: bool = Field(default=True, description="hold referrals of customers who had ordered")
+    signup_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$",
+                                   description="where the referral landing page sends the friend (ref=<code> added)")
 
 
 class ReferralProgramOut(Output):
@@ -36,6 +38,7 @@ class ReferralProgramOut(Output):
     max_per_day: int | None
     max_per_week: int | None
     hold_existing_customers: bool
+    signup_url: str | None
     return_window_days: int = Field(description="from the points program: the referrer is rewarded this long "
                                                 "after the referred customer's first order")
 

@@ -6,6 +6,7 @@ account lock also serialises the velocity count of their referrals.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -224,6 +225,21 @@ def on_order(
         _convert(session, workspace_id, settings, r, actor="system")
     session.flush()
     return r
+
+
+def on_orders(session: Session, workspace_id: int, orders: Sequence[Any]) -> int:
+    """``on_order`` for a bulk import's orders (rows with id, customer_id, total, placed_at, status): one
+    look-up finds the referred customers among them; each gets its earliest qualifying order of the
+    batch, in (placed_at, id) order. Returns how many referrals took an order."""
+    waiting = {r.referred_id for r in repo.ReferralRepository(session, workspace_id).waiting_for_order(
+        [o.customer_id for o in orders])}
+    taken = 0
+    for o in sorted((o for o in orders if o.customer_id in waiting and o.status != "cancelled"),
+                    key=lambda o: (o.placed_at, o.id)):
+        if on_order(session, workspace_id, order_id=o.id, customer_id=o.customer_id, total=Decimal(o.total),
+                    placed_at=o.placed_at) is not None:
+            taken += 1
+    return taken
 
 
 def _convert(session: Session, workspace_id: int, settings: ReferralProgramIn, r: Referral, *, actor: str) -> None:

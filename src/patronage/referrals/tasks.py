@@ -28,6 +28,15 @@ def on_order_recorded(session: Session, ctx: JobContext) -> None:
     )
 
 
+@on_event("orders.imported", name="referrals.on_orders_imported")
+def on_orders_imported(session: Session, ctx: JobContext) -> None:
+    """A bulk import's chunk: referred customers among its customers qualify set-based (one look-up)."""
+    from patronage.events.imported import imported_orders
+
+    workspace_id, p = _event(ctx)
+    service.on_orders(session, workspace_id, imported_orders(session, workspace_id, p))
+
+
 @on_event("return.applied", name="referrals.on_return_applied")
 def on_return_applied(session: Session, ctx: JobContext) -> None:
     workspace_id, p = _event(ctx)

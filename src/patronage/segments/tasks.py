@@ -23,6 +23,9 @@ TRIGGERS = (
     "points.expired", "points.reversed", "points.adjusted", "tier.changed",
 )
 
+# Batch events of bulk imports (one per chunk, naming thousands of customers).
+BULK_TRIGGERS = ("orders.imported", "customers.imported")
+
 
 def customer_of(payload: dict[str, Any]) -> int | None:
     value = payload.get("customer_id")
@@ -44,6 +47,18 @@ def on_change(session: Session, ctx: JobContext) -> None:
 
 for _event in TRIGGERS:
     on_event(_event, name=f"segments.on:{_event}")(on_change)
+
+
+def on_bulk_change(session: Session, ctx: JobContext) -> None:
+    """A bulk import's chunk changed many customers at once: one full evaluation (set-based) after the
+    import, debounced like the per-customer job, instead of a job per customer."""
+    if ctx.workspace_id is not None:
+        enqueue(session, EVALUATE_ALL, {}, workspace_id=ctx.workspace_id,
+                unique_key=f"segments:all:{ctx.workspace_id}", debounce=DEBOUNCE)
+
+
+for _event in BULK_TRIGGERS:
+    on_event(_event, name=f"segments.on:{_event}")(on_bulk_change)
 
 
 @on_event("customer.erased", name="segments.on:customer.erased")

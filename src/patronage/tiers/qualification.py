@@ -6,6 +6,7 @@ Every change of a customer's effective tier appends a ``TierHistory`` row and re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,18 @@ def credit_order(
         customer_id=customer_id, source_type="order", source_id=str(order_id), order_id=order_id,
         occurred_at=placed_at, spend=total, orders=1, points=0,
     )
+
+
+def credit_orders(session: Session, workspace_id: int, orders: Sequence[Any]) -> set[int]:
+    """``credit_order`` for a bulk import's orders (rows with id, customer_id, total, placed_at, status),
+    set-based; cancelled ones never count. Idempotent per order. Returns the customers credited."""
+    counted = [o for o in orders if o.status != "cancelled"]
+    repo.CreditRepository(session, workspace_id).add_many_once([
+        {"customer_id": o.customer_id, "source_type": "order", "source_id": str(o.id), "order_id": o.id,
+         "occurred_at": o.placed_at, "spend": Decimal(o.total), "orders": 1, "points": 0}
+        for o in counted
+    ])
+    return {o.customer_id for o in counted}
 
 
 def credit_points(

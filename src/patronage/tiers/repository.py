@@ -138,6 +138,15 @@ class CreditRepository(WorkspaceRepository[TierCredit]):
         )
         return self.session.execute(stmt).scalar_one_or_none() is not None
 
+    def add_many_once(self, rows: list[dict[str, object]]) -> None:
+        """``add_once`` for many credits (bulk imports): one INSERT ... ON CONFLICT DO NOTHING, executemany."""
+        if not rows:
+            return
+        dialect = postgresql if is_postgres(self.session) else sqlite
+        stmt = dialect.insert(TierCredit).on_conflict_do_nothing(
+            index_elements=["workspace_id", "source_type", "source_id"])
+        self.session.execute(stmt, [{"workspace_id": self.workspace_id, **r} for r in rows])
+
     def for_customer(self, customer_id: int) -> list[TierCredit]:
         stmt = self.select().where(TierCredit.customer_id == customer_id).order_by(TierCredit.id)
         return list(self.session.scalars(stmt))

@@ -34,6 +34,19 @@ def on_order_recorded(session: Session, ctx: JobContext) -> None:
     qualification.evaluate(session, workspace_id, int(p["customer_id"]))
 
 
+@on_event("orders.imported", name="tiers.on_orders_imported")
+def on_orders_imported(session: Session, ctx: JobContext) -> None:
+    """A bulk import's chunk: credit its orders set-based, then re-evaluate each customer credited
+    (only when the workspace has tiers: without a ladder there is nothing to qualify for)."""
+    from patronage.events.imported import imported_orders
+
+    workspace_id, p = _event(ctx)
+    customers = qualification.credit_orders(session, workspace_id, imported_orders(session, workspace_id, p))
+    if customers and len(repo.TierRepository(session, workspace_id).ladder()):
+        for customer_id in sorted(customers):  # the house lock order
+            qualification.evaluate(session, workspace_id, customer_id)
+
+
 @on_event("points.earned", name="tiers.on_points_earned")
 def on_points_earned(session: Session, ctx: JobContext) -> None:
     """Earned points count in the window of their earning date (backdated earnings included)."""

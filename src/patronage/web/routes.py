@@ -31,6 +31,7 @@ PORTAL = [
     "patronage.web.portal.rewards",
     "patronage.web.portal.profile",
     "patronage.web.portal.pwa",
+    "patronage.web.portal.landing",
 ]
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 
+from patronage.kit.idempotency import SHOWN_ONCE
 from patronage.kit.schemas import Input, Output
 
 # "*" (everything), an exact type ("customer.created") or a prefix wildcard ("customer.*").
@@ -83,7 +84,11 @@ class EndpointOut(Output):
 
 
 class EndpointCreated(EndpointOut):
-    secret: str = Field(description="Signing secret. Shown only now and on rotation: store it.")
+    secret: str | None = Field(
+        description="Signing secret. Shown only now and on rotation: store it. Null in an idempotent replay "
+        "(Idempotent-Replayed: true): secrets are never stored for replays.",
+        json_schema_extra=SHOWN_ONCE,
+    )
 
 
 class SecretRotate(Input):
@@ -94,7 +99,10 @@ class SecretRotate(Input):
 
 
 class SecretOut(BaseModel):
-    secret: str
+    secret: str | None = Field(
+        description="The new signing secret; null in an idempotent replay, which never repeats a secret.",
+        json_schema_extra=SHOWN_ONCE,
+    )
     previous_secret_expires_at: datetime | None
 
 

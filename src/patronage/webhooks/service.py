@@ -7,7 +7,6 @@ Never commits: the request or the job boundary does. The HTTP request itself is 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,24 +23,14 @@ from patronage.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDel
 from patronage.webhooks.repository import AttemptRepository, DeliveryRepository, EndpointRepository, get_event
 from patronage.webhooks.schemas import EndpointCreate, EndpointUpdate
 from patronage.webhooks.sender import Outcome, OutgoingRequest
+from patronage.webhooks.subscriptions import TEST_EVENT, changed, subscribes
 from patronage.workspaces.repository import get_workspace
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix that makes leaked secrets recognisable, not one
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix that makes leaked secrets recognisable, not one  # nosec B105
 DELIVER_TASK = "webhooks.deliver"
-TEST_EVENT = "webhook.test"
 
 
 # ---- pure rules ------------------------------------------------------------------------------------
-def subscribes(patterns: Sequence[str], event_type: str) -> bool:
-    """Whether an endpoint subscribed to ``patterns`` ("*", "customer.*", exact types) gets the event."""
-    for pattern in patterns:
-        if pattern in ("*", event_type):
-            return True
-        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
-            return True
-    return False
-
-
 def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
     expires = endpoint.previous_secret_expires_at
     if endpoint.previous_secret and expires is not None and expires > now:
@@ -77,6 +66,7 @@ def get_endpoint(session: Session, workspace_id: int, endpoint_id: int) -> Webho
 
 def create_endpoint(session: Session, workspace_id: int, data: EndpointCreate, *, actor: str) -> WebhookEndpoint:
     endpoint = EndpointRepository(session, workspace_id).new(**data.model_dump(), secret=new_secret())
+    changed(session)
     audit(session, workspace_id=workspace_id, actor=actor, action="webhook_endpoint.created",
           subject_type="webhook_endpoint", subject_id=endpoint.id, data=data.model_dump())
     return endpoint
@@ -90,6 +80,7 @@ def update_endpoint(
     for field, value in changes.items():
         setattr(endpoint, field, value)
     session.flush()
+    changed(session)
     audit(session, workspace_id=workspace_id, actor=actor, action="webhook_endpoint.updated",
           subject_type="webhook_endpoint", subject_id=endpoint.id, data=changes)
     return endpoint
@@ -100,6 +91,7 @@ def delete_endpoint(session: Session, workspace_id: int, endpoint_id: int, *, ac
     endpoint = EndpointRepository(session, workspace_id).get_or_404(endpoint_id, for_update=True)
     session.delete(endpoint)
     session.flush()
+    changed(session)
     audit(session, workspace_id=workspace_id, actor=actor, action="webhook_endpoint.deleted",
           subject_type="webhook_endpoint", subject_id=endpoint_id, data={"url": endpoint.url})
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from patronage.config import get_settings
 from patronage.kit.jobs import JobContext, RecordedFailure, on_event, task
 from patronage.kit.jobs.backoff import schedule_backoff
-from patronage.webhooks import sender, service
+from patronage.webhooks import sender, service, subscriptions
 
 # Seconds before each retry: nine retries spread over about 24 hours (30 s ... 8 h; 85,350 s in all),
 # so a receiver down for a night still gets everything. Then the job is dead and the delivery failed.
@@ -15,7 +15,7 @@ RETRY_DELAYS: list[float] = [30, 120, 600, 1_800, 3_600, 7_200, 14_400, 28_800, 
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 
 
-@on_event("*", name="webhooks.fan_out")
+@on_event("*", name="webhooks.fan_out", wants=subscriptions.wants)
 def fan_out(session: Session, ctx: JobContext) -> None:
     if ctx.workspace_id is not None:
         service.fan_out(session, ctx.workspace_id, int(ctx.payload["event_id"]))

@@ -12,10 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -32,7 +32,7 @@ from patronage.workspaces.service import API_KEY_PREFIX, normalise_email
 
 SESSION_COOKIE = "patronage_session"
 MEMBER_COOKIE = "patronage_member"
-MEMBER_TOKEN_PREFIX = "pmt_"  # noqa: S105 - a token prefix, not a secret
+MEMBER_TOKEN_PREFIX = "pmt_"  # noqa: S105 - a token prefix, not a secret  # nosec B105
 CSRF_HEADER = "x-csrf-token"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -58,27 +58,59 @@ class Principal:
 
 
 class _ApiKeyCache:
-    """Principals by key digest for a few seconds: a hot key costs no query. Revocation clears it here;
-    other processes see a revocation within ``api_key_cache_seconds``."""
+    """Principals by key digest for a few seconds, and with each the workspace's rendered snapshot: a hot
+    key costs no query, and ``GET /workspace`` neither a query nor a thread.
+
+    How stale it may be (``api_key_cache_seconds``, default 5 s): in the process that revokes a key or
+    changes a workspace, the change shows at once (``clear``/``forget_workspaces`` run after the commit);
+    other processes see it within the TTL. An expiring key is never served past its expiry. A look-up
+    that read the database before a ``clear`` never stores its (possibly old) answer after it: every
+    clear bumps ``generation`` and ``put`` refuses answers from an older one.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        # digest -> [expiry (monotonic), principal, workspace id, rendered workspace or None]
+        self._entries: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
+        self.generation = 0
 
     def get(self, digest: str) -> Principal | None:
         entry = self._entries.get(digest)
         if entry is None or entry[0] < time.monotonic():
             return None
-        return entry[1]
+        principal: Principal = entry[1]
+        return principal
 
-    def put(self, digest: str, principal: Principal, ttl: float) -> None:
+    def put(self, digest: str, principal: Principal, ttl: float, generation: int) -> None:
         with self._lock:
+            if generation != self.generation:
+                return  # read before a revocation (or a workspace change) was committed: do not keep it
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[digest] = (time.monotonic() + ttl, principal)
+            self._entries[digest] = [time.monotonic() + ttl, principal, principal.workspace_id, None]
+
+    def workspace(self, digest: str) -> bytes | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        body: bytes | None = entry[3]
+        return body
+
+    def put_workspace(self, digest: str, workspace_id: int, body: bytes, generation: int) -> None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if generation == self.generation and entry is not None and entry[2] == workspace_id:
+                entry[3] = body
+
+    def forget_workspaces(self) -> None:
+        with self._lock:
+            self.generation += 1
+            for entry in self._entries.values():
+                entry[3] = None
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._entries.clear()
 
 
@@ -91,6 +123,7 @@ def _from_api_key(request: Request, session: Session, token: str) -> Principal:
     cached = API_KEY_CACHE.get(digest)
     if cached is not None:
         return cached
+    generation = API_KEY_CACHE.generation  # before the read: a revocation committed after it wins
     key = repo.find_api_key(session, digest)
     now = utcnow()
     if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
@@ -103,7 +136,7 @@ def _from_api_key(request: Request, session: Session, token: str) -> Principal:
     ttl = settings.api_key_cache_seconds
     if key.expires_at is not None:  # an expiring key is never served from the cache past its expiry
         ttl = min(ttl, (key.expires_at - now).total_seconds())
-    API_KEY_CACHE.put(digest, principal, ttl)
+    API_KEY_CACHE.put(digest, principal, ttl, generation)
     return principal
 
 
@@ -163,18 +196,58 @@ def _from_member_token(request: Request, session: Session, token: str, *, via_co
 
 async def authenticate(request: Request, session: Annotated[Session, Depends(request_session)]) -> Principal:
     """Dependency: who is calling. A recently seen API key costs neither a query nor a thread hop."""
-    cached = _cached_api_key(request)
-    if cached is not None and getattr(request.state, "idempotency", None) is None:
-        return cached
-    return await run_in_threadpool(resolve_principal, request, session)
+    return await _principal(request, session)
+
+
+async def _principal(request: Request, session: Session) -> Principal:
+    """The caller, resolved once per request however many dependencies ask."""
+    state = request.state
+    known: Principal | None = getattr(state, "principal", None)
+    if known is not None:
+        return known
+    principal = _cached_api_key(request)
+    if principal is None or getattr(state, "idempotency", None) is not None:
+        principal = await run_in_threadpool(resolve_principal, request, session)
+    state.principal = principal
+    return principal
+
+
+def _api_key_digest(request: Request) -> str | None:
+    state = request.state
+    known: str | None = getattr(state, "api_key_digest", "")
+    if known != "":  # computed earlier in this request (None: no API key)
+        return known
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    digest = token_digest(token) if scheme.lower() == "bearer" and token.startswith(API_KEY_PREFIX) else None
+    state.api_key_digest = digest
+    return digest
 
 
 def _cached_api_key(request: Request) -> Principal | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(API_KEY_PREFIX):
-        return None
-    return API_KEY_CACHE.get(token_digest(token))
+    digest = _api_key_digest(request)
+    return None if digest is None else API_KEY_CACHE.get(digest)
+
+
+def cached_workspace(request: Request) -> bytes | None:
+    """The caller's workspace as rendered for it a moment ago, when the caller is a cached API key."""
+    digest = _api_key_digest(request)
+    return None if digest is None else API_KEY_CACHE.workspace(digest)
+
+
+def remember_workspace(request: Request, principal: Principal, body: bytes, generation: int) -> None:
+    """Keep the rendered workspace with the caller's cached principal (API keys only). ``generation``:
+    ``API_KEY_CACHE.generation`` read before the workspace was, so a change committed since is not hidden."""
+    digest = _api_key_digest(request) if principal.kind == "api_key" else None
+    if digest is not None:
+        API_KEY_CACHE.put_workspace(digest, principal.workspace_id, body, generation)
+
+
+def forget_workspaces(session: Session) -> None:
+    """A workspace changes in ``session``'s transaction: drop the rendered snapshots now and again once
+    it commits (a request reading in between must not keep the old one)."""
+    API_KEY_CACHE.forget_workspaces()
+    event.listen(session, "after_commit", lambda _session: API_KEY_CACHE.forget_workspaces(), once=True)
 
 
 def session_principal(request: Request, session: Session, *, csrf_token: str | None = None) -> Principal | None:
@@ -225,7 +298,10 @@ def _bind_idempotency(request: Request, session: Session, principal: Principal) 
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:
     """Dependency: the caller holds ``permission``. The route table exposes it for the auth matrix."""
 
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    # Takes the request alone rather than depending on ``authenticate``: FastAPI's dependency solving
+    # costs about as much per level as serving a cached key, on every request.
+    async def dependency(request: Request) -> Principal:
+        principal = await _principal(request, request.state.session)
         if permission not in principal.permissions:
             raise Forbidden(f"this action needs the {permission!r} permission")
         return principal

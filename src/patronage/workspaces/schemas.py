@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, EmailStr, Field, field_validator
 
+from patronage.kit.idempotency import SHOWN_ONCE
 from patronage.kit.schemas import Input, Output
 from patronage.workspaces.permissions import Permission, Role
 
@@ -156,4 +157,8 @@ class ApiKeyOut(Output):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="The secret. It is shown only in this response; store it now.")
+    key: str | None = Field(
+        description="The secret. It is shown only in this response; store it now. Null when the response is an "
+        "idempotent replay (Idempotent-Replayed: true): secrets are never stored for replays.",
+        json_schema_extra=SHOWN_ONCE,
+    )

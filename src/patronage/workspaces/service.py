@@ -47,6 +47,9 @@ def update_workspace(session: Session, workspace: Workspace, data: WorkspaceUpda
     for field, value in changes.items():
         setattr(workspace, field, value)
     session.flush()
+    from patronage.workspaces.auth import forget_workspaces  # auth imports this module
+
+    forget_workspaces(session)  # API keys' cached snapshots of the workspace (GET /workspace)
     audit(session, workspace_id=workspace.id, actor=actor, action="workspace.updated",
           subject_type="workspace", subject_id=workspace.id, data=changes)
     return workspace

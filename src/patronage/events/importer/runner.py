@@ -8,12 +8,14 @@ a race) is retried once, then applied item by item, so one bad row never sinks i
 from __future__ import annotations
 
 import csv
+import functools
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table
@@ -26,6 +28,7 @@ from patronage.events import returns as return_service
 from patronage.events.behaviour_schemas import EventIn
 from patronage.events.importer.events_bulk import ingest_events
 from patronage.events.importer.orders_bulk import BulkContext, Outcome, ingest_orders
+from patronage.events.importer.prepare import PreparedOrder, prepare
 from patronage.events.importer.readers import Format, Record, open_records
 from patronage.events.orders import workspace_currency
 from patronage.events.schemas import OrderIn, ReturnIn
@@ -40,7 +43,10 @@ Kind = Literal["customers", "orders", "returns", "events"]
 SCHEMAS: dict[str, type[BaseModel]] = {
     "customers": CustomerUpsert, "orders": OrderIn, "returns": ReturnIn, "events": EventIn,
 }
-DEFAULT_CHUNK = {"customers": 500, "orders": 2000, "returns": 500, "events": 2000}
+GC_THRESHOLD = 200_000
+P = ParamSpec("P")
+R = TypeVar("R")
+DEFAULT_CHUNK = {"customers": 500, "orders": 10_000, "returns": 500, "events": 2000}
 
 
 @dataclass
@@ -96,6 +102,26 @@ def refresh_statistics(db: Database) -> None:
         upsert.refresh_statistics(session, tables)
 
 
+def few_collections(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with the cyclic garbage collector running rarely.
+
+    A chunk allocates hundreds of thousands of short-lived containers (no cycles among them), and the
+    default threshold (700) starts a collection every few hundred orders, each walking the whole chunk:
+    about a fifth of an import's time. Reference counting still frees everything as before.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        previous = gc.get_threshold()
+        gc.set_threshold(GC_THRESHOLD, *previous[1:])
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.set_threshold(*previous)
+
+    return wrapper
+
+
 def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for record in records:
@@ -105,6 +131,18 @@ def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _validated(kind: str, schema: type[BaseModel], record: Record) -> Any:
+    """The record as its schema's input (orders: prepared for the bulk path), or the error to report."""
+    if record.data is None:
+        return PatronageError(record.error or "unreadable")
+    try:
+        return prepare(record.data) if kind == "orders" else schema.model_validate(record.data)
+    except ValidationError as exc:
+        return validation_problem([dict(e) for e in exc.errors()])
+    except PatronageError as exc:  # the money rule (orders)
+        return exc
 
 
 def _single(session: Session, ctx: BulkContext, kind: str, item: Any) -> str:
@@ -117,7 +155,8 @@ def _single(session: Session, ctx: BulkContext, kind: str, item: Any) -> str:
     if kind == "orders":
         from patronage.events.orders import upsert_order
 
-        status, _ = upsert_order(session, ctx.workspace_id, item, actor=ctx.actor, source=ctx.source)
+        order = item.model() if isinstance(item, PreparedOrder) else item
+        status, _ = upsert_order(session, ctx.workspace_id, order, actor=ctx.actor, source=ctx.source)
         return status
     from patronage.events.behaviour import record_behaviour_event
 
@@ -152,6 +191,7 @@ def apply_chunk(db: Database, ctx: BulkContext, kind: str, items: list[Any]) -> 
         return _one_by_one(session, ctx, kind, items)
 
 
+@few_collections
 def run_import(
     db: Database,
     workspace_id: int,
@@ -165,14 +205,18 @@ def run_import(
     on_chunk: Callable[[ImportReport], None] | None = None,
     actor: str = "import",
     source: str = "import",
+    earn: bool = True,
 ) -> ImportReport:
-    """Import ``path`` into the workspace; returns the counts. Failed rows go to ``errors_path``."""
+    """Import ``path`` into the workspace; returns the counts. Failed rows go to ``errors_path``.
+
+    ``earn``: whether imported orders earn points (see docs/ingestion.md).
+    """
     schema = SCHEMAS[kind]
     report = ImportReport(kind)
     errors = ErrorReport(errors_path)
     started = time.perf_counter()
     with db.unit_of_work(read_only=True) as session:
-        ctx = BulkContext(workspace_id, workspace_currency(session, workspace_id), actor, source)
+        ctx = BulkContext(workspace_id, workspace_currency(session, workspace_id), actor, source, earn=earn)
     try:
         chunks = _chunks(open_records(path, fmt, kind, progress), chunk_size or DEFAULT_CHUNK[kind])
         for number, chunk in enumerate(chunks, start=1):
@@ -181,14 +225,12 @@ def run_import(
             failures: list[tuple[Record, PatronageError]] = []
             for record in chunk:
                 report.read += 1
-                if record.data is None:
-                    failures.append((record, PatronageError(record.error or "unreadable")))
-                    continue
-                try:
-                    valid.append(schema.model_validate(record.data))
+                item = _validated(kind, schema, record)
+                if isinstance(item, PatronageError):
+                    failures.append((record, item))
+                else:
+                    valid.append(item)
                     lines.append(record)
-                except ValidationError as exc:
-                    failures.append((record, validation_problem([dict(e) for e in exc.errors()])))
             if valid:
                 for record, outcome in zip(lines, apply_chunk(db, ctx, kind, valid), strict=True):
                     if outcome.error is not None:

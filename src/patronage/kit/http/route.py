@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio.to_thread
-from anyio import CapacityLimiter, Lock, Semaphore
+from anyio import CapacityLimiter, Lock, Semaphore, WouldBlock
 from anyio.lowlevel import RunVar
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
@@ -200,6 +200,7 @@ class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
         parameters = sorted(set(_parameters(self.dependant)))
+        secrets = idempotency.shown_once_fields(self.response_model)
 
         async def handler(request: Request) -> Response:
             check_parameters(request, parameters)
@@ -209,8 +210,17 @@ class UnitOfWorkRoute(APIRoute):
                 if db.dialect == "sqlite":
                     async with _write_gate(db):
                         return await run(request, db)
-            async with _admission(db, request.app.state.settings):
+            admission = _admission(db, request.app.state.settings)
+            try:
+                # A free place costs no trip through the event loop (anyio's acquire always yields once).
+                # Waiters exist only while no place is free, so this never overtakes one: still FIFO.
+                admission.acquire_nowait()
+            except WouldBlock:
+                await admission.acquire()
+            try:
                 return await run(request, db)
+            finally:
+                admission.release()
 
         async def run(request: Request, db: Database) -> Response:
             read_only = request.method in SAFE_METHODS
@@ -226,7 +236,7 @@ class UnitOfWorkRoute(APIRoute):
                 body = await request.body()
                 pending = PendingKey(key, idempotency.request_fingerprint(request.method, request.url.path, body))
             state.idempotency = pending
-            ending = _Ending(db, session, callbacks, pending, inline=read_only and db.local_reads)
+            ending = _Ending(db, session, callbacks, pending, inline=read_only and db.local_reads, secrets=secrets)
             try:
                 response = await inner(request)
             except IdempotentReplay as hit:
@@ -260,6 +270,7 @@ class _Ending:
     callbacks: list[AfterRequest]
     pending: PendingKey | None
     inline: bool  # a read-only transaction whose end is local and immediate (SQLite)
+    secrets: frozenset[str] = frozenset()  # response fields never stored for a replay (SHOWN_ONCE)
 
     async def run(self, outcome: Outcome, response: Response | None = None) -> idempotency.IdempotencyRecord | None:
         if not self.session.in_transaction() and not self.callbacks and not self._remembers(outcome):
@@ -281,7 +292,7 @@ class _Ending:
             try:
                 if self._remembers(outcome) and response is not None and response.status_code < 500:
                     assert self.pending is not None
-                    _remember(session, self.pending, response)
+                    _remember(session, self.pending, response, self.secrets)
                 session.commit()
                 return None
             except IntegrityError:
@@ -305,7 +316,7 @@ class _Ending:
         return _find_committed(self.db, self.pending)
 
 
-def _remember(session: Session, pending: PendingKey, response: Response) -> None:
+def _remember(session: Session, pending: PendingKey, response: Response, secrets: frozenset[str]) -> None:
     assert pending.workspace_id is not None
     idempotency.remember(
         session,
@@ -314,7 +325,7 @@ def _remember(session: Session, pending: PendingKey, response: Response) -> None
         pending.fingerprint,
         status_code=response.status_code,
         media_type=response.media_type or "application/json",
-        body=bytes(response.body).decode(),
+        body=idempotency.redact(bytes(response.body).decode(), secrets),
     )
 
 

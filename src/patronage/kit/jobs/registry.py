@@ -24,6 +24,9 @@ class JobContext:
 
 
 TaskFn = Callable[[Session, JobContext], None]
+# Asked when an event is recorded, in the recording transaction: (session, workspace id, event type) ->
+# whether this event needs the handler at all. Must be cheap (a cached look-up): it runs on every write.
+Wants = Callable[[Session, int, str], bool]
 
 
 class RecordedFailure(Exception):
@@ -57,9 +60,21 @@ class Registry:
     tasks: dict[str, TaskSpec] = field(default_factory=dict)
     handlers: dict[str, list[str]] = field(default_factory=dict)  # event type ("*" = all) -> task names
     periodic: dict[str, PeriodicSpec] = field(default_factory=dict)
+    # event type ("*" = all) -> (task name, predicate): handlers an event gets only when the predicate says so
+    conditional: dict[str, list[tuple[str, Wants]]] = field(default_factory=dict)
 
     def handler_tasks(self, event_type: str) -> list[str]:
+        """The handlers every event of ``event_type`` gets (conditional ones are not listed)."""
         return [*self.handlers.get(event_type, []), *self.handlers.get("*", [])]
+
+    def subscribers(self, session: Session, workspace_id: int, event_type: str) -> list[str]:
+        """The handlers this event gets: every unconditional one, and the conditional ones that want it."""
+        wanted = self.handler_tasks(event_type)
+        for pattern in (event_type, "*"):
+            for task_name, wants in self.conditional.get(pattern, ()):
+                if wants(session, workspace_id, event_type):
+                    wanted.append(task_name)
+        return wanted
 
 
 REGISTRY = Registry()
@@ -84,18 +99,27 @@ def task(
     return register
 
 
-def on_event(event_type: str, *, name: str | None = None, **options: Any) -> Callable[[TaskFn], TaskFn]:
+def on_event(
+    event_type: str, *, name: str | None = None, wants: Wants | None = None, **options: Any
+) -> Callable[[TaskFn], TaskFn]:
     """Run ``fn`` for each domain event of ``event_type`` ("*" for every event), through the queue.
 
-    The event's id, type, uid and payload arrive in ``ctx.payload``.
+    The event's id, type, uid and payload arrive in ``ctx.payload``. With ``wants``, an event gets the
+    job only when ``wants(session, workspace_id, event_type)`` is true at record time (webhooks: only
+    when some endpoint of the workspace subscribes to the type), so no job runs just to find nothing.
     """
 
     def register(fn: TaskFn) -> TaskFn:
         task_name = name or f"event:{fn.__module__}.{fn.__qualname__}"
         task(task_name, **options)(fn)
-        subscribers = REGISTRY.handlers.setdefault(event_type, [])
-        if task_name not in subscribers:
-            subscribers.append(task_name)
+        if wants is None:
+            subscribers = REGISTRY.handlers.setdefault(event_type, [])
+            if task_name not in subscribers:
+                subscribers.append(task_name)
+        else:
+            conditional = REGISTRY.conditional.setdefault(event_type, [])
+            if all(existing != task_name for existing, _ in conditional):
+                conditional.append((task_name, wants))
         return fn
 
     return register

@@ -27,6 +27,10 @@ from patronage.kit.jobs.scheduler import fire_due_schedules, sync_schedules
 
 log = logging.getLogger("patronage.worker")
 SCHEDULE_SYNC_INTERVAL = timedelta(seconds=60)
+# Jobs claimed per claiming transaction. Claiming costs a transaction of its own; taking a few jobs at
+# once spreads it. Each job still runs in its own transaction. Kept small: the last job of a batch
+# waits for the ones before it (its lease runs meanwhile), and other workers cannot take it.
+CLAIM_BATCH = 8
 
 
 class Worker:
@@ -37,6 +41,7 @@ class Worker:
         self.postgres = db.dialect == "postgresql"
         self._stop = threading.Event()
         self._last_sync: datetime | None = None
+        self._last_fire: datetime | None = None
 
     # ---- claiming ---------------------------------------------------------------------------------
     def claim(self, limit: int = 1) -> list[Job]:
@@ -166,14 +171,36 @@ class Worker:
         """Fire due schedules, then claim and run up to ``limit`` jobs. Returns how many ran."""
         self.tick()
         ran = 0
-        while ran < limit and not self._stop.is_set():  # on SIGTERM, stop after the current job
-            jobs = self.claim(1)
+        while ran < limit and not self._stop.is_set():
+            jobs = self.claim(min(CLAIM_BATCH, limit - ran))
             if not jobs:
                 break
-            for job in jobs:
+            for i, job in enumerate(jobs):
+                if self._stop.is_set():  # on SIGTERM, stop after the current job; hand the rest back
+                    self.release(jobs[i:])
+                    break
+                if job.lease_expires_at is not None and job.lease_expires_at <= utcnow():
+                    # Waited in the batch past its lease: another worker may be running it by now.
+                    continue
                 self.execute(job)
                 ran += 1
         return ran
+
+    def release(self, jobs: list[Job]) -> None:
+        """Put claimed jobs that never started back in the queue, their attempt not counted."""
+        with self.db.unit_of_work() as session:
+            for job in jobs:
+                mine = (Job.id == job.id) & (Job.locked_by == self.name) & (Job.status == JobStatus.RUNNING)
+                try:
+                    with session.begin_nested():
+                        session.execute(update(Job).where(mine).values(
+                            status=JobStatus.QUEUED, attempts=Job.attempts - 1, locked_by=None, lease_expires_at=None
+                        ))
+                except IntegrityError:
+                    # A newer job with its unique key is waiting: that one will do the work.
+                    session.execute(update(Job).where(mine).values(
+                        status=JobStatus.SUPERSEDED, finished_at=utcnow(), last_error="released unstarted"
+                    ))
 
     def drain(self, max_rounds: int = 100) -> int:
         """Run until no job is due (tests and the demo loader use this)."""
@@ -196,8 +223,13 @@ class Worker:
                 # Another worker inserted the same schedule rows at the same moment; theirs will do.
                 log.debug("schedules synced concurrently by another worker")
             self._last_sync = now
-        with self.db.unit_of_work() as session:
-            fire_due_schedules(session, postgres=self.postgres)
+        # Cron firings are minute-grained: looking for due ones once a second is plenty, and spares a busy
+        # or idle worker a transaction per round.
+        second = now.replace(microsecond=0)
+        if second != self._last_fire:
+            with self.db.unit_of_work() as session:
+                fire_due_schedules(session, postgres=self.postgres)
+            self._last_fire = second
 
     def run_forever(self) -> None:
         log.info("worker started", extra={"worker": self.name})

@@ -1,15 +1,14 @@
 """The dashboard: KPI tiles, retention, cohorts, RFM, funnel, lifecycle, tiers, goals, liability.
 
-Everything on the page comes from the analytics domain's precomputed results (one indexed query for all
-of them), so the page costs the same for 1,000 customers or 1,000,000. The points liability is a live
-ledger report and loads as a fragment after the page. "Refresh analytics" queues the analytics refresh
-job and polls its status.
+Everything on the page is precomputed, so the page costs the same for 1,000 customers or 1,000,000: the
+analytics domain's results (one indexed query for all of them) and the liability domain's latest snapshot
+(one row). "Refresh analytics" queues the analytics refresh and a new liability snapshot, and polls.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -21,8 +20,9 @@ from patronage.analytics import service as analytics
 from patronage.analytics.kpis import Kpi
 from patronage.analytics.repository import GoalRepository
 from patronage.analytics.schemas import GoalCreate
+from patronage.liability import service as liability
 from patronage.web.console import dashboard_data as data
-from patronage.web.console.analytics_reads import latest_refresh, liability_summary, results_by_keys
+from patronage.web.console.analytics_reads import latest_refresh, results_by_keys
 from patronage.web.console.deps import Console, DbSession, P, console
 from patronage.web.i18n import translator
 from patronage.web.rendering import is_htmx
@@ -30,6 +30,7 @@ from patronage.web.route import WebRoute, redirect
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 ACTIVE = ("queued", "running")
+LIABILITY_POLLS = 150  # every 2 s: five minutes of "computing…", then the card says the worker may be down
 
 
 def dashboard_model(ctx: Console) -> dict[str, Any]:
@@ -81,6 +82,7 @@ def dashboard(request: Request, *, session: DbSession) -> Response:
     return ctx.render("console/dashboard.html", {
         "model": model, "refresh": refresh, "active": refresh is not None and refresh.status in ACTIVE,
         "goals": _goals(ctx),
+        **(_liability_card(ctx) if ctx.can(P.LOYALTY_READ) else {}),
         "kpis": [(k.value, ctx._(data.KPI_LABELS[k])) for k in Kpi if k not in (Kpi.NPS, Kpi.CSAT)],
     })
 
@@ -108,15 +110,46 @@ def refresh_status(request: Request, *, session: DbSession, was: str | None = No
 def refresh(request: Request, *, session: DbSession, csrf_token: Annotated[str, Form()]) -> Response:
     ctx = console(request, session, P.ANALYTICS_READ, csrf_token=csrf_token)
     started = analytics.request_refresh(session, ctx.workspace.id)
+    if ctx.can(P.LOYALTY_READ):  # the dashboard's other precomputed figure follows the refresh
+        liability.request_snapshot(session, ctx.workspace.id)
     if not is_htmx(request):
         return redirect(request, "/?done=queued")
     return ctx.render("console/_refresh.html", {"refresh": started, "active": True})
 
 
+def _liability_card(ctx: Console, *, since: str | None = None, tries: int = 0) -> dict[str, Any]:
+    """The card's context. ``since``: the as-of time of the snapshot shown when a recompute was asked for
+    ("" when there was none); the card polls until a newer snapshot exists or it gives up."""
+    snapshot = liability.latest_snapshot(ctx.session, ctx.workspace.id)
+    waiting = gave_up = False
+    if since is not None:
+        try:
+            before = datetime.fromisoformat(since) if since else None
+        except ValueError:
+            before = None
+        if before is not None and before.tzinfo is None:
+            before = before.replace(tzinfo=UTC)
+        fresh = snapshot is not None and (before is None or snapshot.as_of > before)
+        waiting = not fresh and tries < LIABILITY_POLLS
+        gave_up = not fresh and not waiting
+    return {"snapshot": snapshot, "waiting": waiting, "gave_up": gave_up, "since": since or "", "tries": tries + 1}
+
+
 @router.get("/console/dashboard/liability")
-def liability_fragment(request: Request, *, session: DbSession) -> Response:
+def liability_fragment(request: Request, *, session: DbSession, since: str | None = None, tries: int = 0) -> Response:
     ctx = console(request, session, P.LOYALTY_READ)
-    return ctx.render("console/_liability.html", {"report": liability_summary(session, ctx.workspace.id)})
+    return ctx.render("console/_liability.html", _liability_card(ctx, since=since, tries=max(tries, 0)))
+
+
+@router.post("/console/dashboard/liability")
+def recompute_liability(request: Request, *, session: DbSession, csrf_token: Annotated[str, Form()]) -> Response:
+    ctx = console(request, session, P.LOYALTY_READ, csrf_token=csrf_token)
+    shown = liability.latest_snapshot(session, ctx.workspace.id)
+    liability.request_snapshot(session, ctx.workspace.id)
+    if not is_htmx(request):
+        return redirect(request, "/?done=queued")
+    since = shown.as_of.isoformat() if shown is not None else ""
+    return ctx.render("console/_liability.html", {**_liability_card(ctx, since=since), "waiting": True})
 
 
 @router.post("/console/goals")

@@ -171,13 +171,14 @@ def save_referrals(request: Request, *, session: DbSession, csrf_token: Annotate
                    referrer_reward_id: Annotated[str, Form()] = "", min_order_amount: Annotated[str, Form()] = "",
                    max_per_day: Annotated[str, Form()] = "", max_per_week: Annotated[str, Form()] = "",
                    active: Annotated[str | None, Form()] = None,
-                   hold_existing_customers: Annotated[str | None, Form()] = None) -> Response:
+                   hold_existing_customers: Annotated[str | None, Form()] = None,
+                   signup_url: Annotated[str, Form(max_length=2000)] = "") -> Response:
     ctx = console(request, session, P.LOYALTY_MANAGE, csrf_token=csrf_token)
     raw = {"active": bool(active), "welcome_trigger": welcome_trigger, "welcome_points": welcome_points,
            "referrer_points": referrer_points, "welcome_reward_id": optional(welcome_reward_id),
            "referrer_reward_id": optional(referrer_reward_id), "min_order_amount": optional(min_order_amount),
            "max_per_day": optional(max_per_day), "max_per_week": optional(max_per_week),
-           "hold_existing_customers": bool(hold_existing_customers)}
+           "hold_existing_customers": bool(hold_existing_customers), "signup_url": optional(signup_url)}
     try:
         referrals.update_program(session, ctx.workspace.id, ReferralProgramIn.model_validate(raw),
                                  actor=ctx.principal.actor)

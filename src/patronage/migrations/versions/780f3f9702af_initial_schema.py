@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: de680e7344ca
+Revision ID: 780f3f9702af
 Revises: 
-Create Date: 2026-11-23 05:07:10.293008
+Create Date: 2026-11-23 05:30:39.147792
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql  # noqa: F401
 import patronage.kit.types
 from sqlalchemy.dialects import postgresql
 
-revision: str = 'de680e7344ca'
+revision: str = '780f3f9702af'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -213,6 +213,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_customers_ws_email', ['workspace_id', 'email'], unique=False)
         batch_op.create_index('ix_customers_ws_last_order', ['workspace_id', 'last_order_at'], unique=False)
         batch_op.create_index('ix_customers_ws_stage', ['workspace_id', 'lifecycle_stage'], unique=False)
+        batch_op.create_index('ix_customers_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_customers_ws_external_id', ['workspace_id', 'external_id'], unique=True, sqlite_where=sa.text('external_id IS NOT NULL'), postgresql_where=sa.text('external_id IS NOT NULL'))
 
     op.create_table('domain_events',
@@ -355,6 +356,33 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('kpi_goals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_kpi_goals_workspace_id'), ['workspace_id'], unique=False)
+
+    op.create_table('liability_snapshots',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('as_of', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('duration_ms', sa.Integer(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('cost_per_point', sa.Numeric(precision=18, scale=6), nullable=False),
+    sa.Column('available', sa.Integer(), nullable=False),
+    sa.Column('pending', sa.Integer(), nullable=False),
+    sa.Column('outstanding', sa.Integer(), nullable=False),
+    sa.Column('value', sa.Numeric(precision=18, scale=4), nullable=False),
+    sa.Column('net_value', sa.Numeric(precision=18, scale=4), nullable=False),
+    sa.Column('breakage_rate', sa.Numeric(precision=10, scale=4), nullable=True),
+    sa.Column('breakage_method', sa.String(length=20), nullable=False),
+    sa.Column('expiring_30_days', sa.Integer(), nullable=False),
+    sa.Column('expiring_90_days', sa.Integer(), nullable=False),
+    sa.Column('report', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('created_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_liability_snapshots_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_liability_snapshots'))
+    )
+    with op.batch_alter_table('liability_snapshots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_liability_snapshots_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('uq_liability_snapshots_ws_day', ['workspace_id', 'day'], unique=True)
 
     op.create_table('loyalty_settings',
     sa.Column('points_name', sa.String(length=40), nullable=False),
@@ -615,6 +643,7 @@ def upgrade() -> None:
     with op.batch_alter_table('behaviour_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_behaviour_events_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_behaviour_events_ws_customer_at', ['workspace_id', 'customer_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_behaviour_events_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_behaviour_events_ws_external_id', ['workspace_id', 'external_id'], unique=True)
 
     op.create_table('consent_evidence',
@@ -838,6 +867,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_orders_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_orders_ws_customer_placed', ['workspace_id', 'customer_id', 'placed_at'], unique=False)
         batch_op.create_index('ix_orders_ws_placed', ['workspace_id', 'placed_at'], unique=False)
+        batch_op.create_index('ix_orders_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_orders_ws_external_id', ['workspace_id', 'external_id'], unique=True)
 
     op.create_table('point_accounts',
@@ -877,7 +907,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('referral_codes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_referral_codes_workspace_id'), ['workspace_id'], unique=False)
-        batch_op.create_index('uq_referral_codes_ws_code', ['workspace_id', 'code'], unique=True)
+        batch_op.create_index('uq_referral_codes_code', ['code'], unique=True)
         batch_op.create_index('uq_referral_codes_ws_customer', ['workspace_id', 'customer_id'], unique=True)
 
     op.create_table('referral_programs',
@@ -891,6 +921,7 @@ def upgrade() -> None:
     sa.Column('max_per_day', sa.Integer(), nullable=True),
     sa.Column('max_per_week', sa.Integer(), nullable=True),
     sa.Column('hold_existing_customers', sa.Boolean(), nullable=False),
+    sa.Column('signup_url', sa.String(length=500), nullable=True),
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
@@ -1185,6 +1216,7 @@ def upgrade() -> None:
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_lines_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_order_lines_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_order_lines_ws_updated', ['workspace_id', 'updated_at'], unique=False)
 
     op.create_table('order_status_changes',
     sa.Column('order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1232,6 +1264,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_returns_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_returns_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_returns_ws_order_external', ['workspace_id', 'order_external_id'], unique=False)
+        batch_op.create_index('ix_returns_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_returns_ws_external_id', ['workspace_id', 'external_id'], unique=True)
 
     op.create_table('reward_fulfilments',
@@ -1409,6 +1442,7 @@ def downgrade() -> None:
     op.drop_table('reward_fulfilments')
     with op.batch_alter_table('returns', schema=None) as batch_op:
         batch_op.drop_index('uq_returns_ws_external_id')
+        batch_op.drop_index('ix_returns_ws_updated')
         batch_op.drop_index('ix_returns_ws_order_external')
         batch_op.drop_index(batch_op.f('ix_returns_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_returns_order_id'))
@@ -1420,6 +1454,7 @@ def downgrade() -> None:
 
     op.drop_table('order_status_changes')
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
+        batch_op.drop_index('ix_order_lines_ws_updated')
         batch_op.drop_index(batch_op.f('ix_order_lines_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_lines_order_id'))
 
@@ -1499,7 +1534,7 @@ def downgrade() -> None:
     op.drop_table('referral_programs')
     with op.batch_alter_table('referral_codes', schema=None) as batch_op:
         batch_op.drop_index('uq_referral_codes_ws_customer')
-        batch_op.drop_index('uq_referral_codes_ws_code')
+        batch_op.drop_index('uq_referral_codes_code')
         batch_op.drop_index(batch_op.f('ix_referral_codes_workspace_id'))
 
     op.drop_table('referral_codes')
@@ -1510,6 +1545,7 @@ def downgrade() -> None:
     op.drop_table('point_accounts')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('uq_orders_ws_external_id')
+        batch_op.drop_index('ix_orders_ws_updated')
         batch_op.drop_index('ix_orders_ws_placed')
         batch_op.drop_index('ix_orders_ws_customer_placed')
         batch_op.drop_index(batch_op.f('ix_orders_workspace_id'))
@@ -1564,6 +1600,7 @@ def downgrade() -> None:
     op.drop_table('consent_evidence')
     with op.batch_alter_table('behaviour_events', schema=None) as batch_op:
         batch_op.drop_index('uq_behaviour_events_ws_external_id')
+        batch_op.drop_index('ix_behaviour_events_ws_updated')
         batch_op.drop_index('ix_behaviour_events_ws_customer_at')
         batch_op.drop_index(batch_op.f('ix_behaviour_events_workspace_id'))
 
@@ -1627,6 +1664,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_loyalty_settings_workspace_id'))
 
     op.drop_table('loyalty_settings')
+    with op.batch_alter_table('liability_snapshots', schema=None) as batch_op:
+        batch_op.drop_index('uq_liability_snapshots_ws_day')
+        batch_op.drop_index(batch_op.f('ix_liability_snapshots_workspace_id'))
+
+    op.drop_table('liability_snapshots')
     with op.batch_alter_table('kpi_goals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_kpi_goals_workspace_id'))
 
@@ -1670,6 +1712,7 @@ def downgrade() -> None:
     op.drop_table('domain_events')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('uq_customers_ws_external_id', sqlite_where=sa.text('external_id IS NOT NULL'), postgresql_where=sa.text('external_id IS NOT NULL'))
+        batch_op.drop_index('ix_customers_ws_updated')
         batch_op.drop_index('ix_customers_ws_stage')
         batch_op.drop_index('ix_customers_ws_last_order')
         batch_op.drop_index('ix_customers_ws_email')
