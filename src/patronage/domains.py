@@ -104,5 +104,6 @@ DEMO_LOADERS: list[str] = [
     "patronage.events.demo.load_cdnow",
     "patronage.earning.demo.load",
     "patronage.liability.demo.snapshot",
+    "patronage.analytics.demo.refresh",
     "patronage.web.demo.portal_member",
 ]
