@@ -8,7 +8,8 @@ and recreated), then times
 
 * ``extract``: a full :func:`patronage.analytics.extract.extract` into an in-memory store, against the
   reference: the same SELECTs run on a bare DB-API cursor, rows fetched with no conversion at all (the
-  driver's floor; the extract also converts every value and inserts it into DuckDB);
+  Python driver's floor; the extract reads Arrow batches through ADBC instead, converts every column and
+  inserts it into DuckDB);
 * ``write_scores``: writing one score row per customer back (``customer_scores``), twice (the second
   replaces the first), against the reference: one bare ``executemany`` INSERT of the same rows.
 

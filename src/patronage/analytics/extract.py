@@ -1,9 +1,12 @@
 """Extract: copy a workspace's operational rows into its DuckDB analytics store, incrementally.
 
-Rows stream out of the operational database in Arrow record batches (SQLAlchemy Core, ``yield_per``
-partitions) and are upserted into DuckDB by primary key. Each chunk of ``extract_chunk_rows`` rows is read
-in its own short *read-only* transaction (a deferred ``BEGIN`` under WAL on SQLite, ``READ ONLY`` on
-PostgreSQL), so a refresh never blocks writers and never pins an old snapshot for long.
+Rows stream out of the operational database as Arrow record batches straight from ADBC (each SQLAlchemy
+select compiled with literal values), are converted to the store's column types with Arrow compute, and
+are upserted into DuckDB by primary key. Each chunk of ``extract_chunk_rows`` rows is one statement on an
+autocommit, *read-only* connection (a SQLite ``mode=ro`` file under WAL; PostgreSQL
+``default_transaction_read_only``): its own short transaction, so a refresh never blocks writers and never
+pins an old snapshot for long. An in-memory SQLite database (no file ADBC could open) or one named by a
+``file:`` URI is read through SQLAlchemy instead.
 
 Incremental tables keep a watermark per table: the highest id copied and the newest ``updated_at`` seen.
 A refresh copies (1) rows with a higher id and (2) rows with a lower id whose ``updated_at`` is later than
@@ -19,19 +22,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Select, select, type_coerce
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Dialect, Row
 from sqlalchemy.types import NullType
 
 from patronage.analytics import sources
+from patronage.config import get_settings
 from patronage.customers.models import Customer
 from patronage.events.models import BehaviourEvent, Order, OrderLine, Return
 from patronage.kit.db import Database
@@ -325,6 +331,142 @@ def _chunks(db: Database, stmt: AnySelect, chunk: int) -> Iterator[tuple[list[st
             yield labels, part
 
 
+# ---- ADBC: Arrow record batches straight from the database ------------------------------------------
+# ADBC's SQLite driver infers each column's Arrow type from the values of the first batch and fails on a
+# later batch that disagrees (a column NULL throughout the first batch is taken as int64). So every SQLite
+# select starts with one typed sentinel row (dropped again) and casts each column to one storage class:
+# REAL money then also stays double when a batch happens to hold only whole amounts.
+_SENTINEL = {INT: "0", FLOAT: "0.5", TEXT: "''", BOOL: "0", TS: "'1970-01-01 00:00:00'", DNUM: "'1970-01-01 00:00:00'"}
+_STORAGE = {INT: "INTEGER", FLOAT: "REAL", TEXT: "TEXT", BOOL: "INTEGER", TS: "TEXT", DNUM: "TEXT"}
+_MARK = "__sentinel"
+_SQLITE_BATCH_ROWS = 50_000  # the default 1,024 would mean a Python-level cast and DuckDB insert per 1,024 rows
+
+
+def _adbc_uri(db: Database) -> tuple[str, str] | None:
+    """(driver, URI) for ADBC; None for an in-memory SQLite database (another connection's memory, which
+    ADBC cannot open) or a ``file:`` URI, both left to SQLAlchemy."""
+    url = db.read_engine.url
+    if url.get_backend_name() == "sqlite":
+        path = url.database
+        if path in (None, "", ":memory:") or str(path).startswith("file:"):
+            return None
+        return "sqlite", f"file:{quote(str(path))}?mode=ro"
+    return "postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False)  # libpq's URI
+
+
+def _sql(spec: TableSpec, stmt: AnySelect, dialect: Dialect) -> str:
+    # Literal values only: ints, timestamps and fixed strings from our own selects, quoted by SQLAlchemy.
+    body = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    if dialect.name != "sqlite":
+        return body
+    labels = {c.source or c.name: c.kind for c in spec.columns}
+    sentinel = ", ".join(f'{_SENTINEL[kind]} AS "{label}"' for label, kind in labels.items())
+    typed = ", ".join(f'CAST(q."{label}" AS {_STORAGE[kind]}) AS "{label}"' for label, kind in labels.items())
+    # SQLite runs the arms of UNION ALL in order: the sentinel is the first row read. Only our own select
+    # and column labels go into the text.
+    return f"SELECT 1 AS {_MARK}, {sentinel} UNION ALL SELECT 0, {typed} FROM ({body}) AS q"  # noqa: S608  # nosec B608
+
+
+class _ArrowReader:
+    """One ADBC connection for a whole extract; every select is its own autocommit (short) transaction."""
+
+    def __init__(self, driver: str, uri: str, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.sqlite = driver == "sqlite"
+        if self.sqlite:
+            import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+            self.connection: Any = adbc_sqlite.connect(uri, autocommit=True)
+            # As the application's own connections: wait for a lock (WAL recovery after a crash, a
+            # checkpoint) instead of failing at once with SQLITE_BUSY.
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA busy_timeout = {int(get_settings().sqlite_busy_timeout_ms)}")
+        else:
+            import adbc_driver_postgresql.dbapi as adbc_pg
+
+            self.connection = adbc_pg.connect(uri, autocommit=True)
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET default_transaction_read_only = on")
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def batches(self, spec: TableSpec, stmt: AnySelect, tz: str) -> Iterator[pa.RecordBatch]:
+        with self.connection.cursor() as cursor:
+            if self.sqlite:
+                cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_SQLITE_BATCH_ROWS)})
+            cursor.execute(_sql(spec, stmt, self.dialect))
+            first = self.sqlite
+            for raw in cursor.fetch_record_batch():  # streamed: one batch in memory at a time
+                batch = raw
+                if first:
+                    if batch.num_rows == 0 or batch.column(_MARK)[0].as_py() != 1:
+                        raise RuntimeError("ADBC SQLite: the type sentinel was not the first row")
+                    batch, first = batch.slice(1), False
+                if batch.num_rows:
+                    yield _convert(spec, batch, tz)
+
+
+def _convert(spec: TableSpec, batch: pa.RecordBatch, tz: str) -> pa.RecordBatch:
+    arrays = [_cast(batch.column(c.source or c.name), c.kind, tz) for c in spec.columns]
+    return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in spec.columns])
+
+
+def _cast(values: pa.Array, kind: str, tz: str) -> pa.Array:
+    """One column as ADBC hands it over -> the store's type; the same results as :func:`_array`."""
+    if isinstance(values, pa.ExtensionArray):  # PostgreSQL NUMERIC: opaque type over its exact text
+        values = values.storage
+    if kind == FLOAT:
+        if pa.types.is_string(values.type) or pa.types.is_decimal(values.type):
+            return values.cast(pa.decimal128(38, 10)).cast(pa.float64())  # exact, then to double
+        return pc.round(values.cast(pa.float64()), 4)  # SQLite REAL money, rounded to the Money scale
+    if kind in (TS, DNUM):
+        utc = _utc_arrow(values)
+        if kind == TS:
+            return utc.cast(pa.timestamp("us"))
+        local = pc.local_timestamp(utc.cast(pa.timestamp("us", tz=tz)))
+        return local.cast(pa.date32()).cast(pa.int32())
+    return values.cast({INT: pa.int64(), TEXT: pa.string(), BOOL: pa.bool_()}[kind])  # SQLite 0/1 -> bool
+
+
+def _utc_arrow(values: pa.Array) -> pa.Array:
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        try:  # SQLite text as SQLAlchemy writes it: naive UTC, with or without fractional seconds
+            return values.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+        except pa.ArrowInvalid:  # an offset, say: parse value by value
+            return _utc(values.to_pylist())
+    if pa.types.is_timestamp(values.type) and values.type.tz is None:
+        return values.cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))  # naive means UTC
+    return values.cast(pa.timestamp("us", tz="UTC"))  # aware (PostgreSQL timestamptz), all-NULL, dates
+
+
+class _RowReader:
+    """The SQLAlchemy path, for an in-memory SQLite database: raw rows converted by :func:`_to_arrow`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def close(self) -> None:
+        pass
+
+    def batches(self, spec: TableSpec, stmt: AnySelect, tz: str) -> Iterator[pa.RecordBatch]:
+        for labels, rows in _chunks(self.db, stmt, 50_000):
+            yield _to_arrow(spec, labels, rows, tz)
+
+
+Reader = _ArrowReader | _RowReader
+
+
+@contextmanager
+def _reader(db: Database) -> Iterator[Reader]:
+    target = _adbc_uri(db)
+    reader: Reader = _RowReader(db) if target is None else _ArrowReader(*target, db.read_engine.dialect)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
 @dataclass
 class ExtractStats:
     rows: dict[str, int]
@@ -344,7 +486,7 @@ def _upsert(store: duckdb.DuckDBPyConnection, spec: TableSpec, batch: pa.RecordB
 
 
 def _copy_incremental(
-    db: Database,
+    reader: Reader,
     store: duckdb.DuckDBPyConnection,
     spec: TableSpec,
     workspace_id: int,
@@ -373,11 +515,10 @@ def _copy_incremental(
                 stmt = stmt.where(extra)
             stmt = stmt.order_by(spec.id_column).limit(chunk)
             got = 0
-            for labels, rows in _chunks(db, stmt, min(chunk, 50_000)):
-                batch = _to_arrow(spec, labels, rows, tz)
+            for batch in reader.batches(spec, stmt, tz):
                 _upsert(store, spec, batch, fresh=last_id == 0)
-                got += len(rows)
-                cursor = max(cursor, int(rows[-1][0]))
+                got += batch.num_rows
+                cursor = max(cursor, int(pc.max(batch.column(0)).as_py()))  # row order is not relied on
                 batch_max = pc.max(batch.column(1)).as_py()  # naive UTC, as stored
                 if batch_max is not None:
                     batch_max = batch_max.replace(tzinfo=UTC)
@@ -394,14 +535,13 @@ def _copy_incremental(
 
 
 def _copy_whole(
-    db: Database, store: duckdb.DuckDBPyConnection, spec: TableSpec, workspace_id: int, *, tz: str, chunk: int
+    reader: Reader, store: duckdb.DuckDBPyConnection, spec: TableSpec, workspace_id: int, *, tz: str
 ) -> int:
     store.execute(f"DELETE FROM {spec.name}")  # noqa: S608 - an internal table name
-    stmt = spec.build(workspace_id)
     copied = 0
-    for labels, rows in _chunks(db, stmt, chunk):
-        _upsert(store, spec, _to_arrow(spec, labels, rows, tz))
-        copied += len(rows)
+    for batch in reader.batches(spec, spec.build(workspace_id), tz):
+        _upsert(store, spec, batch)
+        copied += batch.num_rows
     return copied
 
 
@@ -426,12 +566,13 @@ def extract(
     copied: dict[str, int] = {}
     store.execute("BEGIN TRANSACTION")
     try:
-        for spec in TABLES:
-            copied[spec.name] = _copy_incremental(
-                db, store, spec, workspace_id, tz=timezone, chunk=chunk_rows, overlap=overlap
-            )
-        for spec in SIDE_TABLES:
-            copied[spec.name] = _copy_whole(db, store, spec, workspace_id, tz=timezone, chunk=chunk_rows)
+        with _reader(db) as reader:
+            for spec in TABLES:
+                copied[spec.name] = _copy_incremental(
+                    reader, store, spec, workspace_id, tz=timezone, chunk=chunk_rows, overlap=overlap
+                )
+            for spec in SIDE_TABLES:
+                copied[spec.name] = _copy_whole(reader, store, spec, workspace_id, tz=timezone)
         store.execute("INSERT OR REPLACE INTO _meta VALUES ('timezone', ?)", [timezone])
         store.execute("COMMIT")
     except BaseException:
