@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy.orm import Session
 
 from patronage.analytics import service
 from patronage.analytics.settings import get_analytics_settings
-from patronage.config import Settings
-from patronage.kit.db import Database, make_database
 from patronage.kit.jobs import JobContext, periodic, task
 from patronage.kit.jobs.cron import validate_cron
 
 FULL_REBUILD_WEEKDAY = 6  # Sunday: rebuild the store from scratch (catches hard deletes)
 
 
-@lru_cache(maxsize=8)
-def _database(url: str) -> Database:
-    return make_database(Settings(database_url=url))
-
-
-def database_for(session: Session) -> Database:
-    """The refresh manages its own short transactions; it needs the database, not the job's session."""
-    return _database(session.get_bind().engine.url.render_as_string(hide_password=False))
-
-
 @task(service.REFRESH_TASK, max_attempts=3, lease_seconds=3600)
 def refresh(session: Session, ctx: JobContext) -> None:
     assert ctx.workspace_id is not None
     service.run_refresh(
-        database_for(session), ctx.workspace_id,
+        ctx.database(session), ctx.workspace_id,
         refresh_id=ctx.payload.get("refresh_id"), full=bool(ctx.payload.get("full")),
     )
 
@@ -45,7 +31,7 @@ def nightly_refresh(session: Session, ctx: JobContext) -> None:
     from patronage.workspaces.models import Workspace
 
     # Never touch the job's own session here: on SQLite it would hold the write lock the refresh needs.
-    db = database_for(session)
+    db = ctx.database(session)
     with db.unit_of_work(read_only=True) as reader:
         workspace = reader.get(Workspace, ctx.workspace_id)
         if workspace is None:

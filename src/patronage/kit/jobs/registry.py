@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from patronage.config import Settings
+from patronage.kit.db import Database, make_database
 from patronage.kit.jobs.backoff import Backoff, exponential_backoff
 
 
@@ -21,6 +24,20 @@ class JobContext:
     attempt: int
     max_attempts: int
     scheduled_for: datetime
+    db: Database | None = None  # the worker's; set when the worker runs the job
+
+    def database(self, session: Session) -> Database:
+        """The database behind the job, for handlers that run their own short transactions (long reads must
+        not sit in the job's session: on SQLite it holds the write lock). A handler called directly, as in
+        tests, gets one built for the session's URL."""
+        if self.db is not None:
+            return self.db
+        return _database_at(session.get_bind().engine.url.render_as_string(hide_password=False))
+
+
+@lru_cache(maxsize=8)
+def _database_at(url: str) -> Database:
+    return make_database(Settings(database_url=url))
 
 
 TaskFn = Callable[[Session, JobContext], None]

@@ -95,6 +95,7 @@ class Worker:
             attempt=job.attempts,
             max_attempts=job.max_attempts,
             scheduled_for=job.run_at,
+            db=self.db,
         )
         session = self.db.sessions()
         try:
