@@ -7,7 +7,9 @@
     and process count, same run. Measured end to end: from the first request until the earn
     transaction of the last order exists (a poller counts them), so the worker's lag is inside the
     number. HTTP latency p50/p99 come from the client. Targets: >= 50 % of the reference's
-    throughput, p99 <= 150 ms, zero errors.
+    throughput, p99 <= 150 ms, zero errors. ``server_cpu_ms`` says what an order costs each side in CPU
+    (HTTP processes, job workers, and the PostgreSQL backends of the bench's database), steadier than
+    throughput on a shared machine.
 (2) ``replay``: the whole CDNOW master log (69,659 orders, 23,570 customers) replayed through the
     engine on SQLite with the bulk path (``earning.replay.replay_orders``: same engine, same ledger
     posting rules as the live handler); target <= 20 s. Loading the orders is not timed.
@@ -23,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -153,6 +156,62 @@ def _tree_cpu(pids: list[int]) -> float:
     return total
 
 
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PostgresCpu:
+    """CPU seconds of the PostgreSQL backends serving one database (Linux /proc, same machine only).
+
+    PostgreSQL shares the machine's cores with the servers, so its work per order (job rows inserted,
+    claimed and marked, the requests' own statements) is part of what an order costs. A thread follows
+    the database's backends (``pg_stat_activity``) so that one that exits between marks still counts.
+    Shared processes (WAL writer, checkpointer) serve every database on the server and are left out."""
+
+    def __init__(self, engine: Any, database: str) -> None:
+        self._engine, self._database = engine, database
+        self._cpu: dict[int, list[float]] = {}  # pid -> [cpu at the mark, cpu last seen]
+        self._lock, self._stop = threading.Lock(), threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        with self._engine.connect() as conn:
+            pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d"),
+                                {"d": self._database}).scalars().all()
+        with self._lock:
+            for pid in pids:
+                cpu = _proc_cpu(int(pid))
+                if cpu is not None:
+                    # A backend first seen after the mark started after it (or just before): count all of it.
+                    self._cpu.setdefault(int(pid), [0.0, cpu])[1] = cpu
+
+    def _follow(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                self._sample()
+            except Exception:  # the database is being dropped at the end of the run
+                return
+
+    def mark(self) -> None:
+        self._sample()
+        with self._lock:
+            self._cpu = {pid: [last, last] for pid, (_, last) in self._cpu.items()}
+
+    def since_mark(self) -> float:
+        self._sample()
+        with self._lock:
+            return sum(last - first for first, last in self._cpu.values())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def _count_earned(engine: Any, workspace_id: int) -> int:
     from patronage.ledger.models import LedgerTransaction
 
@@ -175,6 +234,7 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     procs: list[subprocess.Popen[bytes]] = []
+    pg_cpu: PostgresCpu | None = None
     try:
         domains.load_tasks()
         db = make_database(Settings(database_url=url))
@@ -186,9 +246,11 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
             conn.execute(text("INSERT INTO ref_customers SELECT g, 0, 0 FROM generate_series(1, :n) g"),
                          {"n": args.customers})
         workspace_id, secret = _setup_workspace(db, "UTC")
+        pg_cpu = PostgresCpu(admin, name)
         env = base_env(PATRONAGE_DATABASE_URL=url, PATRONAGE_ENV="production",
                        PATRONAGE_SECRET_KEY="bench-secret-key-0123456789", PATRONAGE_WORKER_POLL_INTERVAL="0.05",
-                       PATRONAGE_DB_POOL_SIZE="10", REF_DATABASE_URL=url)
+                       PATRONAGE_DB_POOL_SIZE="10", REF_DATABASE_URL=url,
+                       PATRONAGE_ORDER_GROUP_COMMIT="false" if args.no_group_commit else "true")
         for _ in range(0 if args.http_only else args.job_processes):
             procs.append(subprocess.Popen([*patronage_command(), "worker", "--concurrency", str(args.job_threads)],
                                           env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -216,6 +278,7 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
                 before = _count_earned(db.engine, workspace_id)
                 orders = [_order(10_000 + i, args.customers) for i in range(args.orders)]
                 http_cpu, jobs_cpu = _tree_cpu([real.proc.pid]), _tree_cpu([p.pid for p in procs])
+                pg_cpu.mark()
                 t0 = time.perf_counter()
                 real_run = runner(_send(real.url + "/api/v1/orders", headers, orders, args.concurrency))
                 if args.http_only:
@@ -228,9 +291,11 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
                 backlog_s = None if args.http_only else _wait_drained(db.engine, workspace_id, timeout=900)
                 http_cpu = _tree_cpu([real.proc.pid]) - http_cpu
                 jobs_cpu = _tree_cpu([p.pid for p in procs]) - jobs_cpu
+                postgres_cpu = pg_cpu.since_mark()
                 cpu_ms = {"reference_http_per_order": round(ref_cpu / args.orders * 1000, 2),
                           "patronage_http_per_order": round(http_cpu / args.orders * 1000, 2),
                           "patronage_jobs_per_order": round(jobs_cpu / args.orders * 1000, 2),
+                          "postgres_backends_per_order": round(postgres_cpu / args.orders * 1000, 2),
                           "jobs_drained_s_after_last_earn": None if backlog_s is None else round(backlog_s, 2)}
             finally:
                 real.stop()
@@ -249,6 +314,8 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs:
             p.terminate()
             p.wait(timeout=20)
+        if pg_cpu is not None:
+            pg_cpu.close()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -256,7 +323,8 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
     errors = real_run["errors"] + ref_run["errors"]
     return {
         "what": "POST /api/v1/orders -> order.recorded -> earning rules -> ledger, end to end, PostgreSQL",
-        "settings": {"http_only": args.http_only, "orders": args.orders, "customers": args.customers,
+        "settings": {"http_only": args.http_only, "group_commit": not args.no_group_commit,
+                     "orders": args.orders, "customers": args.customers,
                      "concurrency": args.concurrency,
                      "http_workers": args.http_workers, "job_worker_processes": args.job_processes,
                      "job_worker_threads": args.job_threads,
@@ -379,8 +447,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--http-workers", type=int, default=2)
-    parser.add_argument("--job-processes", type=int, default=2)
-    parser.add_argument("--job-threads", type=int, default=4)
+    # One process, one thread: the production default, and the least job CPU per order (docs/jobs.md).
+    parser.add_argument("--job-processes", type=int, default=1)
+    parser.add_argument("--job-threads", type=int, default=1)
+    parser.add_argument("--no-group-commit", action="store_true",
+                        help="diagnostic: each POST /orders commits on its own (PATRONAGE_ORDER_GROUP_COMMIT=false)")
     parser.add_argument("--http-only", action="store_true",
                         help="diagnostic: no job workers; the ratio is HTTP acceptance only (not end to end)")
     args = parser.parse_args()

@@ -34,6 +34,9 @@ def create_app(
         try:
             yield
         finally:
+            from patronage.events.group_commit import stop_committer
+
+            stop_committer(app.state)  # writes what is queued, before the database goes away
             for worker, thread in workers:
                 worker.stop()
                 thread.join(timeout=10)

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     session_ttl_hours: int = 24 * 14
     max_body_bytes: int = 5 * 1024 * 1024
     api_key_cache_seconds: float = 5.0
+    # POST /orders writes concurrent orders in one transaction and one commit (docs/ingestion.md#group-commit).
+    order_group_commit: bool = True
 
     # Job queue
     worker_concurrency: int = 1

@@ -96,14 +96,19 @@ def recompute_workspace(session: Session, workspace_id: int, *, chunk: int = BUL
 
 def recompute_customers(session: Session, workspace_id: int, customer_ids: Sequence[int], *,
                         chunk: int = BULK_CHUNK) -> int:
-    """Re-evaluate these customers (a bulk import's), set-based; returns how many changed stage."""
+    """Re-evaluate these customers (a bulk import's, a batch of jobs'), set-based; returns how many
+    changed stage. Each is evaluated once, as ``recompute_customer`` would the first time (a second time
+    in the same transaction finds the stage it just set). Within a chunk, history rows and events follow
+    the customers' first appearance in ``customer_ids``, as one ``recompute_customer`` per id would."""
     _, rules = load_settings(session, workspace_id)
     now = utcnow()
     customers = CustomerRepository(session, workspace_id)
-    wanted = sorted(set(customer_ids))
+    first_seen = {cid: i for i, cid in enumerate(dict.fromkeys(customer_ids))}
+    wanted = sorted(first_seen)
     changed = 0
     for start in range(0, len(wanted), chunk):
         rows = customers.activity_for(wanted[start:start + chunk])
+        rows.sort(key=lambda r: first_seen[r.id])
         changed += _recompute_rows(session, workspace_id, rows, rules, now)
     return changed
 
@@ -120,11 +125,14 @@ def _recompute_rows(
 
 
 def apply_transitions(session: Session, workspace_id: int, transitions: Sequence[Transition], now: datetime) -> int:
-    """Persist the stage changes among ``transitions``: profile column, history rows, domain events."""
-    moves = sorted((t for t in transitions if t[2].stage.value != t[1]), key=lambda t: t[0])
+    """Persist the stage changes among ``transitions``: profile column, history rows, domain events.
+
+    Profiles are updated in ascending id order (the lock order); history rows and events are written in
+    the order of ``transitions``."""
+    moves = [t for t in transitions if t[2].stage.value != t[1]]
     if not moves:
         return 0
-    CustomerRepository(session, workspace_id).set_stages([(cid, d.stage.value) for cid, _, d in moves])
+    CustomerRepository(session, workspace_id).set_stages(sorted((cid, d.stage.value) for cid, _, d in moves))
     history_repo = StageHistoryRepository(session, workspace_id)
     history_repo.close_open([cid for cid, _, _ in moves], now)
     history_repo.insert_many([(cid, d.stage.value, old, now, d.reason) for cid, old, d in moves])

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patronage.customers import lifecycle
+from patronage.customers import single_row_repository as single_row
 from patronage.customers.attributes import validate_attributes
 from patronage.customers.definitions import attribute_specs, load_settings
 from patronage.customers.errors import CustomerErased, CustomerMerged, IdentityTaken
@@ -373,5 +374,10 @@ def record_orders_totals(
         entry[2] += as_decimal(amount)
         entry[3] += int(orders)
     totals = [(cid, e[0], e[1], e[2], e[3]) for cid, e in sorted(folded.items())]
-    if totals:
+    if len(totals) == 1 and totals[0][1] == totals[0][2]:  # one order or refund: one cached statement
+        customer_id, placed_at, _, amount, orders = totals[0]
+        session.flush()  # as add_order_totals: pending ORM changes go first
+        single_row.add_one_order_total(session, workspace_id, customer_id, placed_at=placed_at, amount=amount,
+                                       orders=orders)
+    elif totals:
         CustomerRepository(session, workspace_id).add_order_totals(totals)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from patronage.customers import lifecycle
 from patronage.customers import merge as _merge  # noqa: F401
 from patronage.customers import timeline as _timeline  # noqa: F401
-from patronage.kit.jobs import JobContext, on_event, periodic
+from patronage.kit.jobs import JobContext, batch_of, on_event, periodic
 
 
 def _customer_id(ctx: JobContext) -> int | None:
@@ -32,6 +33,24 @@ def lifecycle_on_activity(session: Session, ctx: JobContext) -> None:
     customer_id = _customer_id(ctx)
     if ctx.workspace_id is not None and customer_id is not None:
         lifecycle.recompute_customer(session, ctx.workspace_id, customer_id)
+
+
+@batch_of("customers.lifecycle_on_order_recorded")
+@batch_of("customers.lifecycle_on_order_updated")
+@batch_of("customers.lifecycle_on_order_status")
+@batch_of("customers.lifecycle_on_return")
+def lifecycle_on_activities(session: Session, contexts: Sequence[JobContext]) -> None:
+    """A batch of those jobs (one workspace): each distinct customer is recomputed once, set-based.
+
+    Recomputing a customer again in the same transaction finds the stage it just set, so once per
+    customer has the effects of once per job."""
+    workspaces = {ctx.workspace_id for ctx in contexts}
+    if len(workspaces) != 1:
+        raise ValueError(f"a batch spans workspaces {sorted(map(str, workspaces))}")
+    workspace_id = workspaces.pop()
+    customer_ids = [cid for cid in map(_customer_id, contexts) if cid is not None]
+    if workspace_id is not None and customer_ids:
+        lifecycle.recompute_customers(session, workspace_id, customer_ids)
 
 
 @on_event("orders.imported", name="customers.lifecycle_on_orders_imported")

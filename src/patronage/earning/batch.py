@@ -36,10 +36,13 @@ class OrderRow:
 def iter_orders(
     session: Session, workspace_id: int, *, start: datetime | None = None, end: datetime | None = None,
     after: tuple[datetime, int] | None = None, chunk: int = CHUNK, order_ids: Sequence[int] | None = None,
+    skip_pending: bool = False,
 ) -> Iterator[list[OrderRow]]:
     """Non-cancelled orders in (placed_at, id) order, in chunks, with ``first`` set exactly.
 
-    ``order_ids``: only these orders (at most a few thousand; a bulk import's chunk).
+    ``order_ids``: only these orders (at most a few thousand; a bulk import's chunk, a batch of jobs).
+    ``skip_pending``: leave out ``pending`` orders too (they earn when they move on), as the live handler
+    does; a pending order still counts when deciding which order is a customer's first.
     """
     o = Order.__table__.c
     cursor = after
@@ -49,6 +52,8 @@ def iter_orders(
         stmt = select(o.id, o.external_id, o.customer_id, o.placed_at, o.total, o.subtotal, o.discount_total,
                       o.currency, o.channel, o.store, o.attributes).where(
             o.workspace_id == workspace_id, o.status != "cancelled")
+        if skip_pending:
+            stmt = stmt.where(o.status != "pending")
         if order_ids is not None:
             stmt = stmt.where(o.id.in_(list(order_ids)))
         if start is not None:
@@ -122,7 +127,7 @@ class BatchEvaluator:
     """One rule document over many occurrences, limits tracked in memory from zero (or a saved state)."""
 
     def __init__(self, session: Session, workspace_id: int, doc: RuleSetDoc, *, timezone: str,
-                 state: dict[str, Any] | None = None) -> None:
+                 state: dict[str, Any] | None = None, exact_tiers: bool = False) -> None:
         self.session = session
         self.workspace_id = workspace_id
         self.doc = doc
@@ -132,18 +137,23 @@ class BatchEvaluator:
         self.budget: dict[str, int] = {}
         self._customers: dict[int, CustomerFacts] = {}
         self._multipliers: dict[int, Decimal] = {}
-        self._uses_tiers = self._tiers_matter()
+        self._uses_tiers = self._tiers_matter(exact_tiers)
         if state:
             self.load_state(state)
 
-    def _tiers_matter(self) -> bool:
+    def _tiers_matter(self, exact: bool) -> bool:
+        """Whether to ask the tiers domain customer by customer. ``exact`` (live batches): whenever a tier
+        exists, so the earn data records the multiplier as the live handler does ("1.0000", not "1")."""
         fn = service._optional("patronage.tiers.service", "list_tiers")
         if fn is None:
             return False
-        return any(Decimal(t.earning_multiplier) != 1 for t in fn(self.session, self.workspace_id))
+        tiers = fn(self.session, self.workspace_id)
+        return bool(tiers) if exact else any(Decimal(t.earning_multiplier) != 1 for t in tiers)
 
     def prefetch(self, customer_ids: set[int]) -> None:
         """Customer facts for these customers, read with one column query per 5000."""
+        if not any(f.startswith("customer.") for f in self.fields):
+            return  # no rule asks about customers: ``evaluate`` uses bare facts
         c = Customer.__table__.c
         wanted = sorted(i for i in customer_ids if i not in self._customers)
         for start in range(0, len(wanted), 5000):
@@ -189,3 +199,13 @@ class BatchEvaluator:
         self.budget = {k: int(v) for k, v in state.get("budget", {}).items()}
         for c, uid, key, p, t in state.get("usage", []):
             self.usage[int(c)][(uid, key)] = (int(p), int(t))
+
+
+def count_usage(counters: dict[tuple[str, int, str], list[int]], customer_id: int, ev: Evaluation) -> None:
+    """Add an evaluation's limit usage to per-counter totals, keyed as ``UsageRepository.add_many`` wants
+    (budget counters belong to no customer)."""
+    for inc in ev.usage:
+        key = (inc.rule_uid, 0 if inc.period_key == "budget" else customer_id, inc.period_key)
+        counter = counters.setdefault(key, [0, 0])
+        counter[0] += inc.points
+        counter[1] += inc.times

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from patronage.earning import rulesets
-from patronage.earning.batch import CHUNK, BatchEvaluator, OrderRow, iter_orders
+from patronage.earning.batch import CHUNK, BatchEvaluator, OrderRow, count_usage, iter_orders
 from patronage.earning.facts import Occurrence
 from patronage.earning.repository import UsageRepository
-from patronage.earning.service import ORDER_SOURCE, earn_data
+from patronage.earning.service import ORDER_SOURCE, order_earning
 from patronage.ledger.bulk import BulkResult, EarnItem, earn_many, existing_sources
 from patronage.ledger.writer import program_for
 
@@ -56,7 +55,6 @@ def replay_orders(
     they already used; a full one counts them from zero, as the replay covers every order."""
     doc, labels = rulesets.live_rules(session, workspace_id, replace=replace)
     program = program_for(session, workspace_id)
-    window = timedelta(days=program.return_window_days)
     engine = BatchEvaluator(session, workspace_id, doc, timezone=program.timezone)
     engine.budget = UsageRepository(session, workspace_id).lock_budgets(
         [r.uid for r in doc.for_trigger("order") if r.budget is not None])
@@ -77,11 +75,7 @@ def replay_orders(
                 engine.usage[customer_id].update(used)
         for row in fresh:
             ev = engine.evaluate(Occurrence("order", row.placed_at, row.facts), row.customer_id)
-            for inc in ev.usage:
-                key = (inc.rule_uid, 0 if inc.period_key == "budget" else row.customer_id, inc.period_key)
-                counter = counters.setdefault(key, [0, 0])
-                counter[0] += inc.points
-                counter[1] += inc.times
+            count_usage(counters, row.customer_id, ev)
             report.orders += 1
             if ev.points <= 0:
                 continue
@@ -89,12 +83,10 @@ def replay_orders(
             report.points += ev.points
             for r in ev.matched:
                 report.by_rule[r.key] = report.by_rule.get(r.key, 0) + r.points
-            data: dict[str, Any] = {"order_external_id": row.external_id,
-                                    **earn_data(ev, row.facts, labels, engine.multiplier(row.customer_id))}
-            items.append(EarnItem(
-                row.customer_id, ev.points, ORDER_SOURCE, str(row.id), f"order {row.external_id}", row.placed_at,
-                row.placed_at + window if window else None, data,
-            ))
+            items.append(order_earning(
+                row.facts, ev, order_id=row.id, external_id=row.external_id, customer_id=row.customer_id,
+                placed_at=row.placed_at, labels=labels, multiplier=engine.multiplier(row.customer_id),
+                window_days=program.return_window_days))
     # One posting for everything: each account is written once (new ones straight with their balances).
     result: BulkResult = earn_many(session, workspace_id, items, actor=actor, emit_events=emit_events)
     report.posted += result.posted

@@ -6,8 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Table, bindparam, extract, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Integer, Table, bindparam, extract, func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from patronage.customers.models import Customer
@@ -16,8 +15,11 @@ from patronage.events.models import BehaviourEvent, Order
 from patronage.kit.clock import utcnow
 from patronage.kit.pagination import paginate_by_id
 from patronage.kit.repository import WorkspaceRepository
+from patronage.kit.upsert import insert_ignore
 
 BUDGET_CUSTOMER = 0
+USAGE: Table = RuleUsage.__table__  # type: ignore[assignment]
+USAGE_KEY = ("workspace_id", "rule_uid", "customer_id", "period_key")  # uq_earning_rule_usage_key
 
 
 class RuleSetRepository(WorkspaceRepository[RuleSet]):
@@ -106,8 +108,7 @@ class UsageRepository:
         """Budget counters of these rules, locked in uid order (after the customer's account)."""
         if not uids:
             return {}
-        for uid in sorted(uids):
-            self._ensure(uid, BUDGET_CUSTOMER, "budget")
+        self._ensure([(uid, BUDGET_CUSTOMER, "budget") for uid in sorted(uids)])
         stmt = (
             select(RuleUsage.rule_uid, RuleUsage.points)
             .where(RuleUsage.workspace_id == self.workspace_id, RuleUsage.customer_id == BUDGET_CUSTOMER,
@@ -117,24 +118,19 @@ class UsageRepository:
         )
         return {uid: points for uid, points in self.session.execute(stmt)}
 
-    def _ensure(self, uid: str, customer_id: int, period_key: str) -> None:
-        exists = select(RuleUsage.id).where(
-            RuleUsage.workspace_id == self.workspace_id, RuleUsage.rule_uid == uid,
-            RuleUsage.customer_id == customer_id, RuleUsage.period_key == period_key,
-        )
-        if self.session.execute(exists).first() is not None:
-            return
-        try:
-            with self.session.begin_nested():
-                self.session.add(RuleUsage(workspace_id=self.workspace_id, rule_uid=uid, customer_id=customer_id,
-                                           period_key=period_key, points=0, times=0))
-                self.session.flush()
-        except IntegrityError:
-            pass  # created concurrently
+    def _ensure(self, keys: Sequence[tuple[str, int, str]]) -> None:
+        """Create these (rule uid, customer, period) counters at zero unless they exist (one statement;
+        one created concurrently is left as it is)."""
+        now = utcnow()
+        insert_ignore(self.session, USAGE, [
+            {"workspace_id": self.workspace_id, "rule_uid": uid, "customer_id": customer_id, "period_key": period_key,
+             "points": 0, "times": 0, "created_at": now, "updated_at": now}
+            for uid, customer_id, period_key in keys
+        ], conflict=USAGE_KEY)
 
     def add(self, uid: str, customer_id: int, period_key: str, points: int, times: int) -> None:
         """Relative increment (``points = points + :p``), creating the counter on first use."""
-        self._ensure(uid, customer_id, period_key)
+        self._ensure([(uid, customer_id, period_key)])
         self.session.execute(
             update(RuleUsage)
             .where(RuleUsage.workspace_id == self.workspace_id, RuleUsage.rule_uid == uid,
@@ -143,18 +139,22 @@ class UsageRepository:
             .execution_options(synchronize_session=False)
         )
 
-
-    def add_many(self, increments: dict[tuple[str, int, str], tuple[int, int]]) -> None:
+    def add_many(self, increments: dict[tuple[str, int, str], tuple[int, int]], *,
+                 existing: set[tuple[str, int, str]] | None = None) -> None:
         """``add`` for many counters: existing ones with one relative executemany UPDATE, new ones with
-        one multi-row INSERT (falling back to ``add`` if a concurrent writer created some)."""
+        one multi-row ``INSERT … ON CONFLICT DO NOTHING`` (``add`` for any a concurrent writer created).
+
+        ``existing``: the (rule uid, customer, period) counters known to exist, when the caller has just
+        read them (under the customers' account locks); otherwise they are looked up rule by rule."""
         if not increments:
             return
         keys = sorted(increments)
-        existing: set[tuple[str, int, str]] = set()
-        for uid in sorted({k[0] for k in keys}):
-            stmt = select(RuleUsage.customer_id, RuleUsage.period_key).where(
-                RuleUsage.workspace_id == self.workspace_id, RuleUsage.rule_uid == uid)
-            existing.update((uid, c, p) for c, p in self.session.execute(stmt))
+        if existing is None:
+            existing = set()
+            for uid in sorted({k[0] for k in keys}):
+                stmt = select(RuleUsage.customer_id, RuleUsage.period_key).where(
+                    RuleUsage.workspace_id == self.workspace_id, RuleUsage.rule_uid == uid)
+                existing.update((uid, c, p) for c, p in self.session.execute(stmt))
         new = [k for k in keys if k not in existing]
         old = [k for k in keys if k in existing]
         if old:
@@ -172,12 +172,12 @@ class UsageRepository:
             rows = [{"workspace_id": self.workspace_id, "rule_uid": u, "customer_id": c, "period_key": p,
                      "points": increments[(u, c, p)][0], "times": increments[(u, c, p)][1],
                      "created_at": now, "updated_at": now} for u, c, p in new]
-            try:
-                with self.session.begin_nested():
-                    self.session.execute(insert(RuleUsage), rows)
-            except IntegrityError:
-                for u, c, p in new:
-                    self.add(u, c, p, *increments[(u, c, p)])
+            inserted = insert_ignore(self.session, USAGE, rows, conflict=USAGE_KEY,
+                                     returning=("rule_uid", "customer_id", "period_key"))
+            created = {(r.rule_uid, r.customer_id, r.period_key) for r in inserted}
+            for key in new:
+                if key not in created:  # a concurrent writer created it meanwhile: add to it
+                    self.add(*key, *increments[key])
 
 
 class OrderReader:

@@ -26,6 +26,7 @@ from patronage.events.models import Order
 from patronage.kit.clock import utcnow
 from patronage.kit.errors import NotFound
 from patronage.ledger import service as ledger
+from patronage.ledger.bulk import EarnItem
 from patronage.ledger.models import LedgerTransaction, TxKind
 from patronage.ledger.repository import LedgerRepository
 from patronage.ledger.writer import program_for
@@ -76,6 +77,17 @@ def customer_facts(session: Session, workspace_id: int, customer: Customer, fiel
         tags=frozenset(customer.tags or ()), attributes=dict(customer.attributes or {}),
         orders_count=customer.orders_count, country=customer.country, signed_up_at=customer.signed_up_at,
     )
+
+
+def held_customer_facts(session: Session, workspace_id: int, customer_id: int, fields: set[str]) -> CustomerFacts:
+    """``customer_facts`` of a customer whose account is locked (so who is in the workspace); the profile
+    is read only when some rule asks about the customer (conditions are the only reader of these facts)."""
+    if not any(f.startswith("customer.") for f in fields):
+        return CustomerFacts(id=customer_id)
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.workspace_id != workspace_id:
+        raise NotFound(f"customer {customer_id} not found")
+    return customer_facts(session, workspace_id, customer, fields)
 
 
 def order_facts(order: Order, *, first: bool) -> OrderFacts:
@@ -133,22 +145,35 @@ def award_order(
     existing = ledger.find_earning(session, workspace_id, order.customer_id, ORDER_SOURCE, str(order.id))
     if existing is not None:
         return existing
-    customer = session.get(Customer, order.customer_id)
-    assert customer is not None
-    facts = order_facts(order, first=OrderReader(session, workspace_id).is_first(order))
+    fields = doc.fields()
+    # Only a "first order" condition reads ``first``: no query otherwise.
+    facts = order_facts(order, first="order.first" in fields and OrderReader(session, workspace_id).is_first(order))
     multiplier = tier_multiplier(session, workspace_id, order.customer_id)
     ctx = context_for(session, workspace_id, order.customer_id, doc, "order", multiplier=multiplier, lock_budgets=True)
     ev = evaluate(doc, Occurrence("order", order.placed_at, facts),
-                  customer_facts(session, workspace_id, customer, doc.fields()), ctx)
+                  held_customer_facts(session, workspace_id, order.customer_id, fields), ctx)
     if ev.points <= 0:
         return None
     _record_usage(session, workspace_id, order.customer_id, ev)
-    window = program_for(session, workspace_id).return_window_days
+    item = order_earning(facts, ev, order_id=order.id, external_id=order.external_id, customer_id=order.customer_id,
+                         placed_at=order.placed_at, labels=labels, multiplier=multiplier,
+                         window_days=program_for(session, workspace_id).return_window_days)
     return ledger.earn(
-        session, workspace_id, order.customer_id, ev.points, source_type=ORDER_SOURCE, source_id=str(order.id),
-        reason=f"order {order.external_id}", actor=actor, earned_at=order.placed_at,
-        pending_until=order.placed_at + timedelta(days=window) if window > 0 else None,
-        data={"order_external_id": order.external_id, **earn_data(ev, facts, labels, multiplier)},
+        session, workspace_id, item.customer_id, item.points, source_type=item.source_type, source_id=item.source_id,
+        reason=item.reason, actor=actor, earned_at=item.earned_at, pending_until=item.pending_until, data=item.data,
+    )
+
+
+def order_earning(
+    facts: OrderFacts, ev: Evaluation, *, order_id: int, external_id: str, customer_id: int, placed_at: datetime,
+    labels: list[str], multiplier: Decimal, window_days: int,
+) -> EarnItem:
+    """What an order's evaluation posts (the live handler, its batch form and the bulk replay): pending
+    until ``placed_at`` + the return window."""
+    return EarnItem(
+        customer_id, ev.points, ORDER_SOURCE, str(order_id), f"order {external_id}", placed_at,
+        placed_at + timedelta(days=window_days) if window_days > 0 else None,
+        {"order_external_id": external_id, **earn_data(ev, facts, labels, multiplier)},
     )
 
 
@@ -193,13 +218,10 @@ def award_occurrence(
     existing = ledger.find_earning(session, workspace_id, customer_id, source_type, source_id)
     if existing is not None:
         return existing
-    customer = session.get(Customer, customer_id)
-    if customer is None or customer.workspace_id != workspace_id:
-        raise NotFound(f"customer {customer_id} not found")
     multiplier = tier_multiplier(session, workspace_id, customer_id)
     ctx = context_for(session, workspace_id, customer_id, doc, trigger, multiplier=multiplier, lock_budgets=True)
     occurrence = Occurrence(trigger, at or utcnow(), None, properties or {})
-    ev = evaluate(doc, occurrence, customer_facts(session, workspace_id, customer, doc.fields()), ctx)
+    ev = evaluate(doc, occurrence, held_customer_facts(session, workspace_id, customer_id, doc.fields()), ctx)
     if ev.points <= 0:
         return None
     _record_usage(session, workspace_id, customer_id, ev)

@@ -3,14 +3,16 @@ referrals; and, daily, birthdays and anniversaries. Backtest chunks run here too
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Customer
 from patronage.earning import backtest, repository, rulesets, service
+from patronage.earning.batch_award import award_orders
 from patronage.kit.clock import utcnow
-from patronage.kit.jobs import JobContext, enqueue, on_event, periodic, task
+from patronage.kit.jobs import JobContext, batch_of, enqueue, on_event, periodic, task
 from patronage.ledger.writer import program_for
 
 # Customers see their points right after an order or a return: these run before the queue's default (100).
@@ -21,6 +23,14 @@ POINTS_PRIORITY = 20
 def order_recorded(session: Session, ctx: JobContext) -> None:
     assert ctx.workspace_id is not None
     service.award_order(session, ctx.workspace_id, int(ctx.payload["payload"]["order_id"]))
+
+
+@batch_of("earning.order_recorded")
+def orders_recorded(session: Session, contexts: Sequence[JobContext]) -> None:
+    """Several ``order.recorded`` jobs of one workspace: ``award_order`` for each, set-based."""
+    workspace_id = contexts[0].workspace_id
+    assert workspace_id is not None and all(c.workspace_id == workspace_id for c in contexts)
+    award_orders(session, workspace_id, [int(c.payload["payload"]["order_id"]) for c in contexts])
 
 
 @on_event("orders.imported", name="earning.orders_imported", priority=POINTS_PRIORITY)
@@ -93,11 +103,26 @@ def event_recorded(session: Session, ctx: JobContext) -> None:
 @on_event("customer.created", name="earning.customer_created")
 def customer_created(session: Session, ctx: JobContext) -> None:
     assert ctx.workspace_id is not None
-    customer_id = int(ctx.payload["payload"]["customer_id"])
-    customer = session.get(Customer, customer_id)
-    if customer is None or customer.workspace_id != ctx.workspace_id:
+    if rulesets.live_rules(session, ctx.workspace_id)[0].for_trigger("signup"):  # most programs have none
+        _award_signup(session, ctx.workspace_id, int(ctx.payload["payload"]["customer_id"]))
+
+
+@batch_of("earning.customer_created")
+def customers_created(session: Session, contexts: Sequence[JobContext]) -> None:
+    """Several signups of one workspace: one look-up of the live rules, then each signup as alone."""
+    workspace_id = contexts[0].workspace_id
+    assert workspace_id is not None and all(c.workspace_id == workspace_id for c in contexts)
+    if not rulesets.live_rules(session, workspace_id)[0].for_trigger("signup"):
         return
-    service.award_occurrence(session, ctx.workspace_id, customer_id, "signup", source_type="signup",
+    for ctx in contexts:
+        _award_signup(session, workspace_id, int(ctx.payload["payload"]["customer_id"]))
+
+
+def _award_signup(session: Session, workspace_id: int, customer_id: int) -> None:
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.workspace_id != workspace_id:
+        return
+    service.award_occurrence(session, workspace_id, customer_id, "signup", source_type="signup",
                              source_id=str(customer_id), at=customer.signed_up_at or customer.created_at)
 
 

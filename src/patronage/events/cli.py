@@ -57,19 +57,25 @@ def _run(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
         )
-        with Progress(*columns, console=console, transient=False) as progress:
+        # Refreshed by the import's callbacks rather than by Rich's own thread: a process without other
+        # threads may fork the import's reader process (see importer/stream.py).
+        with Progress(*columns, console=console, transient=False, auto_refresh=False) as progress:
             task = progress.add_task(f"import {kind}", total=file.stat().st_size, counts="")
+
+            def advance(n: int) -> None:
+                progress.advance(task, n)
+                progress.refresh()
 
             def on_chunk(r: ImportReport) -> None:
                 progress.update(task, counts=f"{r.created} new, {r.updated} updated, {r.unchanged} same, "
-                                             f"{r.failed} failed")
+                                             f"{r.failed} failed", refresh=True)
 
             report = run_import(
                 db, workspace_id, kind, file, file_format,  # type: ignore[arg-type]
-                errors_path=errors, chunk_size=chunk, progress=lambda n: progress.advance(task, n),
-                on_chunk=on_chunk, actor="cli", earn=earn,
+                errors_path=errors, chunk_size=chunk, progress=advance, on_chunk=on_chunk, actor="cli",
+                earn=earn,
             )
-            progress.update(task, completed=file.stat().st_size)
+            progress.update(task, completed=file.stat().st_size, refresh=True)
     finally:
         db.dispose()
     rate = report.read / report.seconds if report.seconds else 0.0

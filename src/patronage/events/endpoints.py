@@ -6,16 +6,20 @@ external id (or sku); ``Idempotency-Key`` works on top, as everywhere.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from patronage.events import orders as order_service
 from patronage.events import products as product_service
 from patronage.events import returns as return_service
+from patronage.events.group_commit import committer_for
 from patronage.events.models import Order, Product, Return
+from patronage.events.orders_batch import OrderWrite, write_batch
 from patronage.events.repository import OrderRepository, ProductRepository, ReturnRepository
 from patronage.events.schemas import (
     BatchIn,
@@ -33,7 +37,7 @@ from patronage.events.schemas import (
     StatusChangeOut,
 )
 from patronage.kit.batch import BatchResult, run_batch
-from patronage.kit.http.route import UnitOfWorkRoute, request_session
+from patronage.kit.http.route import UnitOfWorkRoute, commits_elsewhere, request_session
 from patronage.kit.pagination import Page, paginate_by_id
 from patronage.workspaces.auth import Principal, require
 from patronage.workspaces.permissions import Permission
@@ -44,6 +48,10 @@ Writer = Annotated[Principal, Depends(require(Permission.EVENTS_WRITE))]
 Reader = Annotated[Principal, Depends(require(Permission.CUSTOMERS_READ))]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 Limit = Annotated[int | None, Query(description="page size, 1-200 (default 50)")]
+
+
+# Committer threads per process: a batch is written while the previous one commits (events/group_commit.py).
+COMMIT_THREADS = 4
 
 
 def _code(response: Response, outcome: Outcome) -> None:
@@ -85,9 +93,22 @@ def get_product(sku: str, session: DbSession, principal: Reader) -> Product:
 
 # ---- orders ------------------------------------------------------------------------------------------
 @router.post("/orders", response_model=Ingested[OrderOut], tags=["orders"], responses={201: {"description": "created"}})
-def upsert_order(body: OrderIn, response: Response, session: DbSession, principal: Writer) -> Ingested[OrderOut]:
-    outcome, order = order_service.upsert_order(session, principal.workspace_id, body, actor=principal.actor)
-    _code(response, outcome)
+@commits_elsewhere(when=lambda settings: settings.order_group_commit)
+async def upsert_order(
+    body: OrderIn, request: Request, response: Response, session: DbSession, principal: Writer
+) -> Ingested[OrderOut]:
+    write = OrderWrite(principal.workspace_id, body, principal.actor, _ingested_order)
+    result: Ingested[OrderOut]
+    if request.state.commits_elsewhere:  # group commit (docs/ingestion.md#group-commit)
+        committer = committer_for(request.app.state, request.app.state.db, write_batch, threads=COMMIT_THREADS)
+        result = await asyncio.wrap_future(committer.submit(write))
+    else:  # an Idempotency-Key, or group commit switched off: the request's own transaction
+        result = await run_in_threadpool(write, session)
+    _code(response, result.status)
+    return result
+
+
+def _ingested_order(outcome: Outcome, order: Order) -> Ingested[OrderOut]:
     return Ingested(status=outcome, result=OrderOut.model_validate(order))
 
 

@@ -10,20 +10,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patronage.customers.service import record_orders_totals
+from patronage.customers.single_row_repository import clear_order_totals
 from patronage.events import returns as returns_service
 from patronage.events import rules
-from patronage.events.customer_link import find_customer, resolve_customer
-from patronage.events.models import Order, OrderLine, OrderStatusChange
+from patronage.events.arrival_repository import Arrival, arrival
+from patronage.events.customer_link import customer_for_order, find_customer
+from patronage.events.models import Order, OrderStatusChange
 from patronage.events.repository import OrderRepository, ProductRepository
 from patronage.events.schemas import OrderIn, Outcome, StatusChangeIn, content_hash
 from patronage.kit.audit import audit
 from patronage.kit.clock import utcnow
-from patronage.kit.errors import NotFound, field_error
+from patronage.kit.errors import Conflict, NotFound, field_error
 from patronage.kit.jobs import record_event
+from patronage.kit.jobs.queue import record_events_bulk
 from patronage.workspaces.repository import get_workspace
 
 MONEY_FIELDS = (
@@ -39,10 +41,14 @@ def workspace_currency(session: Session, workspace_id: int) -> str:
     return workspace.currency
 
 
-def line_values(session: Session, workspace_id: int, data: OrderIn) -> list[dict[str, Any]]:
-    """The order's lines as column values; name and category default to the product catalogue's."""
-    skus = [line.sku for line in data.lines if line.sku and (line.name is None or line.category is None)]
-    catalogue = ProductRepository(session, workspace_id).catalogue(skus) if skus else {}
+def line_values(
+    session: Session, workspace_id: int, data: OrderIn, catalogue: dict[str, tuple[str, str | None]] | None = None
+) -> list[dict[str, Any]]:
+    """The order's lines as column values; name and category default to the product catalogue's
+    (``catalogue``: already looked up, else read here)."""
+    if catalogue is None:
+        skus = catalogue_skus(data)
+        catalogue = ProductRepository(session, workspace_id).catalogue(skus) if skus else {}
     values = []
     for position, line in enumerate(data.lines):
         name, category = catalogue.get(line.sku or "", (None, None))
@@ -54,6 +60,11 @@ def line_values(session: Session, workspace_id: int, data: OrderIn) -> list[dict
             "is_reward": line.is_reward,
         })
     return values
+
+
+def catalogue_skus(data: OrderIn) -> list[str]:
+    """The skus whose catalogue entry fills in a line's missing name or category."""
+    return [line.sku for line in data.lines if line.sku and (line.name is None or line.category is None)]
 
 
 def recorded_payload(order: Order) -> dict[str, Any]:
@@ -80,40 +91,19 @@ def upsert_order(
     creation (lines, money, channel, store, attributes; the status only forward) and is ``updated``.
     """
     digest = content_hash(data)
-    repo = OrderRepository(session, workspace_id)
-    # Most orders are new: a cheap look-up of the id and hash first; the locking read with the lines only
-    # for a re-send, which then compares or updates.
-    if data.external_id in repo.fingerprints([data.external_id]):
-        existing = repo.by_external_id(data.external_id, for_update=True)
+    # Most orders are new: one statement tells whether this one is, and finds its customer, the workspace's
+    # currency and the catalogue entries of its lines; the locking read with the lines only for a re-send.
+    known = arrival(
+        session, workspace_id, order_external_id=data.external_id,
+        customer_external_id=data.customer_external_id, email=data.customer_email,
+        want_currency=data.currency is None, skus=catalogue_skus(data),
+    )
+    if known.order is not None:
+        existing = OrderRepository(session, workspace_id).by_external_id(data.external_id, for_update=True)
         if existing is not None:  # else deleted meanwhile (erasure): record it anew
             return _resend(session, workspace_id, existing, data, digest, actor=actor)
     totals = rules.check_order(data)
-    customer_id = resolve_customer(
-        session, workspace_id, external_id=data.customer_external_id, email=data.customer_email, actor=actor
-    )
-    try:
-        with session.begin_nested():
-            order = Order(
-                workspace_id=workspace_id, external_id=data.external_id, customer_id=customer_id,
-                currency=data.currency or workspace_currency(session, workspace_id),
-                subtotal=totals.subtotal, discount_total=data.discount_total, shipping_total=data.shipping_total,
-                tax_total=data.tax_total, other_total=data.other_total, taxes_included=data.taxes_included,
-                total=totals.total, refunded_total=Decimal(0), channel=data.channel, store=data.store,
-                status=data.status, placed_at=data.placed_at, attributes=data.attributes, source=source,
-                content_hash=digest,
-                # Set on the new object: no lazy load of an empty collection first (replace_lines would).
-                lines=[OrderLine(workspace_id=workspace_id, **v) for v in line_values(session, workspace_id, data)],
-            )
-            repo.add(order)
-            session.flush()
-    except IntegrityError:
-        # A concurrent request recorded this order first (PostgreSQL): treat ours as a re-send.
-        existing = repo.by_external_id(data.external_id, for_update=True)
-        if existing is None:
-            raise
-        return _resend(session, workspace_id, existing, data, digest, actor=actor)
-    after_create(session, workspace_id, [order])
-    return "created", order
+    return create_order(session, workspace_id, data, known, totals=totals, digest=digest, actor=actor, source=source)
 
 
 def _resend(
@@ -126,15 +116,52 @@ def _resend(
     return _update(session, workspace_id, existing, data, totals=totals, digest=digest, actor=actor)
 
 
-def after_create(session: Session, workspace_id: int, orders: list[Order]) -> None:
-    """Aggregates, events and held returns of newly recorded orders (single and bulk paths)."""
-    counted = [o for o in orders if o.status != "cancelled"]
-    record_orders_totals(session, workspace_id, [(o.customer_id, o.placed_at, o.total, 1) for o in counted])
-    for order in orders:
-        record_event(session, workspace_id, "order.recorded", recorded_payload(order))
-        if order.status == "cancelled":
-            record_event(session, workspace_id, "order.status_changed", _status_payload(order, None, None))
-    returns_service.apply_held(session, workspace_id, orders)
+def create_order(
+    session: Session, workspace_id: int, data: OrderIn, known: Arrival, *, totals: rules.Totals, digest: str,
+    actor: str, source: str,
+) -> tuple[Outcome, Order]:
+    """Write a new order (the arrival look-up found none) with its customer, aggregates, events and held
+    returns. Core statements throughout, no savepoint: a concurrent request recording the same order
+    first makes our insert skip, and ours is then answered as a re-send of theirs."""
+    currency = data.currency or known.currency
+    if currency is None:
+        raise NotFound("workspace not found")
+    events: list[tuple[str, dict[str, Any]]] = []
+    counts = data.status != "cancelled"
+    customer_id, created = customer_for_order(
+        session, workspace_id, data, known, actor=actor, events=events,
+        first_order=(data.placed_at, totals.total) if counts else None,
+    )
+    values: dict[str, Any] = {
+        "workspace_id": workspace_id, "external_id": data.external_id, "customer_id": customer_id,
+        "currency": currency, "subtotal": totals.subtotal, "discount_total": data.discount_total,
+        "shipping_total": data.shipping_total, "tax_total": data.tax_total, "other_total": data.other_total,
+        "taxes_included": data.taxes_included, "total": totals.total, "refunded_total": Decimal(0),
+        "channel": data.channel, "store": data.store, "status": data.status, "placed_at": data.placed_at,
+        "attributes": data.attributes, "source": source, "content_hash": digest,
+    }
+    lines = line_values(session, workspace_id, data, known.catalogue)
+    repo = OrderRepository(session, workspace_id)
+    inserted = repo.insert_new(values, lines)
+    if inserted is None:
+        # A concurrent request recorded this order first (PostgreSQL): treat ours as a re-send.
+        if created:  # ours, but its first order is not this one after all
+            clear_order_totals(session, workspace_id, customer_id)
+            record_events_bulk(session, workspace_id, events)
+        existing = repo.by_external_id(data.external_id, for_update=True)
+        if existing is None:
+            raise Conflict(f"order {data.external_id!r} is being recorded by another request; send it again")
+        return _resend(session, workspace_id, existing, data, digest, actor=actor)
+    order = repo.attach_new(values, inserted, lines)
+    if counts and not created:
+        record_orders_totals(session, workspace_id, [(customer_id, order.placed_at, order.total, 1)])
+    events.append(("order.recorded", recorded_payload(order)))
+    if not counts:
+        events.append(("order.status_changed", status_payload(order, None, None)))
+    record_events_bulk(session, workspace_id, events)
+    if inserted.held_returns:
+        returns_service.apply_held(session, workspace_id, [order])
+    return "created", order
 
 
 def _update(
@@ -232,11 +259,11 @@ def _set_status(
         # A cancelled order stops counting: what was not refunded yet leaves the aggregates.
         released = -(order.total - order.refunded_total)
         record_orders_totals(session, workspace_id, [(order.customer_id, None, released, -1)])
-    record_event(session, workspace_id, "order.status_changed", _status_payload(order, previous, change))
+    record_event(session, workspace_id, "order.status_changed", status_payload(order, previous, change))
     return change
 
 
-def _status_payload(order: Order, previous: str | None, change: OrderStatusChange | None) -> dict[str, Any]:
+def status_payload(order: Order, previous: str | None, change: OrderStatusChange | None) -> dict[str, Any]:
     return {
         "order_id": order.id, "external_id": order.external_id, "customer_id": order.customer_id,
         "status": order.status, "previous_status": previous,

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, Table, bindparam, exists, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from patronage.events.models import (
     BehaviourEvent,
@@ -26,9 +26,30 @@ from patronage.events.models import (
     ShopifyWebhookReceipt,
 )
 from patronage.kit.clock import utcnow
+from patronage.kit.insert_once import InsertOnce
 from patronage.kit.repository import WorkspaceRepository
 
 CHUNK = 500
+ORDERS = cast(Table, Order.__table__)
+ORDER_LINES = cast(Table, OrderLine.__table__)
+# Held returns waiting for the order being inserted: asked in the INSERT's RETURNING, the moment the order
+# row appears, which spares a look-up per order when none wait (nearly always).
+_HELD_RETURNS = exists().where(
+    Return.workspace_id == bindparam("h_ws"), Return.order_external_id == bindparam("h_order"),
+    Return.status == "held",
+)
+_INSERT_ORDER = InsertOnce(
+    ORDERS, conflict=("workspace_id", "external_id"), returning=(ORDERS.c.id, _HELD_RETURNS.label("held_returns"))
+)
+_INSERT_LINES = insert(ORDER_LINES).returning(ORDER_LINES.c.id, sort_by_parameter_order=True)
+_INSERT_ORDERS = insert(ORDERS).returning(ORDERS.c.id, sort_by_parameter_order=True)
+
+
+class NewOrder(NamedTuple):
+    id: int
+    at: datetime  # created_at = updated_at
+    held_returns: bool
+    line_ids: list[int]
 
 
 def _chunks(values: Sequence[str]) -> list[list[str]]:
@@ -121,6 +142,60 @@ class OrderRepository(WorkspaceRepository[Order]):
             .values(refunded_total=Order.refunded_total + amount, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+
+    def insert_new(self, values: dict[str, Any], lines: Sequence[dict[str, Any]]) -> NewOrder | None:
+        """Insert an order and its lines with Core statements; None when an order with this external id
+        exists (a concurrent request's, committed; nothing written). Whether held returns wait for the order
+        comes back with the insert (one statement, so their look-up costs no round trip of its own)."""
+        now = utcnow()
+        row = _INSERT_ORDER(self.session, {
+            **values, "workspace_id": self.workspace_id, "created_at": now, "updated_at": now,
+            "h_ws": self.workspace_id, "h_order": values["external_id"],
+        })
+        if row is None:
+            return None
+        order_id = int(row.id)
+        line_ids: list[int] = []
+        if lines:
+            rows = [{**line, "workspace_id": self.workspace_id, "order_id": order_id, "created_at": now,
+                     "updated_at": now} for line in lines]
+            line_ids = [int(i) for i in self.session.execute(_INSERT_LINES, rows).scalars()]
+        return NewOrder(order_id, now, bool(row.held_returns), line_ids)
+
+    def insert_new_many(
+        self, orders: Sequence[dict[str, Any]], lines: Sequence[Sequence[dict[str, Any]]]
+    ) -> list[NewOrder]:
+        """``insert_new`` for many orders known to be new: one multi-row INSERT for the orders, one for
+        their lines. An order recorded meanwhile by another transaction fails the statement (the caller's
+        batch falls back to single writes, which handle the race). ``held_returns`` is not asked (False)."""
+        now = utcnow()
+        rows = [{**values, "workspace_id": self.workspace_id, "created_at": now, "updated_at": now}
+                for values in orders]
+        order_ids = [int(i) for i in self.session.execute(_INSERT_ORDERS, rows).scalars()]
+        line_rows = [{**line, "workspace_id": self.workspace_id, "order_id": order_id, "created_at": now,
+                      "updated_at": now} for order_id, order_lines in zip(order_ids, lines, strict=True)
+                     for line in order_lines]
+        line_ids = [int(i) for i in self.session.execute(_INSERT_LINES, line_rows).scalars()] if line_rows else []
+        found: list[NewOrder] = []
+        for order_id, order_lines in zip(order_ids, lines, strict=True):
+            found.append(NewOrder(order_id, now, False, line_ids[:len(order_lines)]))
+            line_ids = line_ids[len(order_lines):]
+        return found
+
+    def attach_new(self, values: dict[str, Any], new: NewOrder, lines: Sequence[dict[str, Any]]) -> Order:
+        """The order ``insert_new`` wrote, as a persistent ORM object of the session (no query, no flush):
+        callers and the response read it like a loaded one."""
+        order_lines = [
+            OrderLine(id=line_id, workspace_id=self.workspace_id, order_id=new.id, created_at=new.at,
+                      updated_at=new.at, **line)
+            for line_id, line in zip(new.line_ids, lines, strict=True)
+        ]
+        order = Order(id=new.id, created_at=new.at, updated_at=new.at, lines=order_lines,
+                      **{**values, "workspace_id": self.workspace_id})
+        for obj in (*order_lines, order):
+            make_transient_to_detached(obj)
+        self.session.add(order)
+        return order
 
     def replace_lines(self, order: Order, lines: list[dict[str, Any]]) -> None:
         order.lines.clear()

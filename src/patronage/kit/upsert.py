@@ -101,15 +101,70 @@ def _converted(rows: Iterable[Sequence[Any]], processors: list[tuple[int, Proces
     return list(zip(*columns, strict=True))
 
 
-def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def _pg_copy_instant(value: datetime) -> str:
+    return _pg_instant(value).isoformat()
+
+
+def _dialect(name: str) -> Dialect:
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql.psycopg import dialect as pg_dialect
+
+        return pg_dialect()  # type: ignore[no-untyped-call]
+    from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+
+    return sqlite_dialect()
+
+
+def row_encoder(dialect_name: str, table: Table, columns: Sequence[str]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A function turning one row (``columns`` order) into what ``insert_rows(..., encoded=True)`` sends.
+
+    Needs no connection, so another process can prepare rows (the import's reader): the values are
+    plain ``str`` / ``int`` / ``float`` / ``bool``, cheap to pickle. SQLite gets what ``insert_rows``
+    binds (plus bools as ints, which skip pysqlite's adapter look-up); PostgreSQL gets text for money
+    and instants, which ``COPY`` parses exactly as it parses psycopg's own dumps of them.
+    """
+    dialect = _dialect(dialect_name)
+    processors: list[tuple[int, Processor]] = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        impl = column_type.dialect_impl(dialect)
+        processor: Processor | bool | None
+        if dialect.name == "postgresql" and isinstance(column_type, UTCDateTime):
+            processor = _pg_copy_instant
+        elif dialect.name == "postgresql" and isinstance(impl, Numeric) and not isinstance(impl, Integer):
+            processor = str
+        elif dialect.name == "sqlite" and isinstance(impl, Boolean):
+            processor = int
+        else:
+            processor = _fast_processor(column_type, dialect)
+            if processor is None:
+                processor = impl.bind_processor(dialect)
+        if callable(processor):
+            processors.append((index, processor))
+
+    def encode(row: Sequence[Any]) -> tuple[Any, ...]:
+        values = list(row)
+        for index, convert in processors:
+            value = values[index]
+            if value is not None:
+                values[index] = convert(value)
+        return tuple(values)
+
+    return encode
+
+
+def insert_rows(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, encoded: bool = False
+) -> None:
     """Insert ``rows`` (tuples in ``columns`` order) in one driver call, inside the session's transaction.
 
     Columns left out take their server default (e.g. the id); Python-side defaults are not applied, so
-    pass every column that has one.
+    pass every column that has one. ``encoded``: the rows' values come from ``row_encoder`` (or are
+    plain values every column takes as they are) and go to the driver unchanged.
     """
     if not rows:
         return
-    converted = _converted(rows, _processors(session, table, columns))
+    converted = rows if encoded else _converted(rows, _processors(session, table, columns))
     names = ", ".join(f'"{c}"' for c in columns)
     connection = session.connection()
     if connection.dialect.name == "postgresql":

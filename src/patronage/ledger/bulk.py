@@ -29,7 +29,7 @@ from patronage.kit.upsert import allocate_ids, insert_rows, insert_with_ids
 from patronage.ledger.expiry_rules import lot_expiry
 from patronage.ledger.models import LedgerEntry, LedgerTransaction, PointAccount, PointLot, TxKind
 from patronage.ledger.posting import Buckets, plan_earn
-from patronage.ledger.writer import program_for
+from patronage.ledger.writer import earn_lot, program_for
 
 TXN_COLUMNS = ("workspace_id", "account_id", "customer_id", "kind", "source_type", "source_id", "points", "reason",
                "actor", "occurred_at", "reverses_id", "data", "created_at", "updated_at")
@@ -81,16 +81,19 @@ def existing_sources(
     types = sorted({k[1] for k in keys})
     found: set[tuple[int, str, str]] = set()
     for source_type in types:
-        any_row = select(t.id).where(t.workspace_id == workspace_id, t.kind == TxKind.EARN,
-                                     t.source_type == source_type).limit(1)
-        if session.execute(any_row).first() is None:
-            continue  # the common case of a first import: nothing to look up
-        ids = sorted({k[2] for k in keys if k[1] == source_type})
-        for start in range(0, len(ids), 1000):
+        wanted = sorted({(k[0], k[2]) for k in keys if k[1] == source_type}, key=lambda k: (k[1], k[0]))
+        if len(wanted) > 1000:  # an import: one probe may spare every chunk's look-up
+            any_row = select(t.id).where(t.workspace_id == workspace_id, t.kind == TxKind.EARN,
+                                         t.source_type == source_type).limit(1)
+            if session.execute(any_row).first() is None:
+                continue  # the common case of a first import: nothing to look up
+        for start in range(0, len(wanted), 1000):
+            part = set(wanted[start:start + 1000])
+            # The customers too, so the look-up goes through uq_ledger_transactions_source.
             stmt = select(t.customer_id, t.source_id).where(
-                t.workspace_id == workspace_id, t.kind == TxKind.EARN, t.source_type == source_type,
-                t.source_id.in_(ids[start:start + 1000]))
-            found.update((c, source_type, s) for c, s in session.execute(stmt))
+                t.workspace_id == workspace_id, t.customer_id.in_(sorted({c for c, _ in part})),
+                t.kind == TxKind.EARN, t.source_type == source_type, t.source_id.in_(sorted({i for _, i in part})))
+            found.update((c, source_type, i) for c, i in session.execute(stmt) if (c, i) in part)
     return found
 
 
@@ -156,12 +159,13 @@ def earn_many(
     ids = insert_with_ids(session, TXNS, TXN_COLUMNS, txn_rows)
     entry_rows: list[tuple[Any, ...]] = []
     lot_rows: list[tuple[Any, ...]] = []
-    for txn_id, (account_id, plan, item, pending) in zip(ids, planned, strict=True):
+    for txn_id, (account_id, plan, item, _) in zip(ids, planned, strict=True):
         for name, amount in plan.entries:
             entry_rows.append((workspace_id, txn_id, None if ":" in name else account_id, name, amount, now, now))
-        lot_rows.append((workspace_id, account_id, item.customer_id, txn_id, item.points, plan.lot_remaining,
-                         item.earned_at, item.pending_until or item.earned_at, None if pending else now,
-                         lot_expiry(program.expiry, item.earned_at, program.timezone), None, now, now))
+        lot = earn_lot(item.points, plan, earned_at=item.earned_at, pending_until=item.pending_until, now=now,
+                       expires_at=lot_expiry(program.expiry, item.earned_at, program.timezone))
+        lot_rows.append((workspace_id, account_id, item.customer_id, txn_id, lot.amount, lot.remaining, lot.earned_at,
+                         lot.available_at, lot.released_at, lot.expires_at, None, now, now))
     insert_rows(session, ENTRIES, ENTRY_COLUMNS, entry_rows)
     insert_rows(session, LOTS, LOT_COLUMNS, lot_rows)
     _bump_existing(session, workspace_id, [a for a in accounts.values() if not a.new])

@@ -26,7 +26,7 @@ from patronage.ledger.models import ADJUSTED, LedgerTransaction, PointAccount, P
 from patronage.ledger.posting import plan_adjust_credit, plan_debit, plan_earn, plan_reverse
 from patronage.ledger.repository import LedgerRepository
 from patronage.ledger.schemas import Balance
-from patronage.ledger.writer import NewLot, buckets, post, program_for, settle, spread_reduction
+from patronage.ledger.writer import NewLot, buckets, earn_lot, post, program_for, settle, spread_reduction
 
 __all__ = [
     "Balance", "InsufficientPoints", "LedgerTransaction", "PointAccount",
@@ -128,8 +128,7 @@ def earn(
         if deadline is not None and deadline <= now:
             settle(session, account, program, now=now)
     plan = plan_earn(buckets(account), points, pending=pending)
-    lot = NewLot(points, plan.lot_remaining, earned_at, pending_until if pending_until else earned_at,
-                 None if pending else now, expires_at)
+    lot = earn_lot(points, plan, earned_at=earned_at, pending_until=pending_until, now=now, expires_at=expires_at)
     txn = post(session, account, plan, kind=TxKind.EARN, source_type=source_type, source_id=source_id,
                reason=reason, actor=actor, occurred_at=earned_at,
                data={**(data or {}), **({"repaid": plan.repaid} if plan.repaid else {})},

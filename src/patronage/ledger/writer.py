@@ -119,28 +119,46 @@ def post(
     values: dict[str, Any] = {"last_activity_at": occurred_at} if activity else {}
     repo.bump(account, {**plan.deltas, **(counters or {})}, **values)
     audit(session, workspace_id=ws, actor=actor, action=f"ledger.{kind}", subject_type="point_account",
-          subject_id=account.id, data={"transaction_id": txn.id, "customer_id": account.customer_id,
-                                       "points": txn.points, "source_type": source_type,
-                                       "source_id": txn.source_id, "reason": txn.reason})
+          subject_id=account.id, data=audit_data(txn.id, account.customer_id, txn.points, source_type=source_type,
+                                                 source_id=txn.source_id, reason=txn.reason))
     event = EVENTS.get(kind)
     if emit and event:
-        record_event(session, ws, event, {
-            "customer_id": account.customer_id, "transaction_id": txn.id, "points": txn.points,
-            "source_type": source_type, "source_id": txn.source_id,
-            "available": account.available, "pending": account.pending, **_event_extra(txn, new_lots),
-        })
+        record_event(session, ws, event, event_payload(
+            kind, account.customer_id, txn.id, points=txn.points, source_type=source_type, source_id=txn.source_id,
+            after=Buckets(account.available, account.pending), new_lots=new_lots))
     return txn
 
 
-def _event_extra(txn: LedgerTransaction, new_lots: Sequence[NewLot]) -> dict[str, Any]:
-    if txn.kind != TxKind.EARN or not new_lots:
-        return {}
-    lot = new_lots[0]
-    return {
-        "is_pending": lot.released_at is None,
-        "available_at": lot.available_at.isoformat(),
-        "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
+# The audit row and the domain event of a transaction, shared with the batch writer (batch_earn.py).
+def audit_data(
+    transaction_id: int, customer_id: int, points: int, *, source_type: str, source_id: str, reason: str
+) -> dict[str, Any]:
+    return {"transaction_id": transaction_id, "customer_id": customer_id, "points": points,
+            "source_type": source_type, "source_id": source_id, "reason": reason}
+
+
+def event_payload(
+    kind: str, customer_id: int, transaction_id: int, *, points: int, source_type: str, source_id: str,
+    after: Buckets, new_lots: Sequence[NewLot],
+) -> dict[str, Any]:
+    """What the transaction's event says; ``after`` is the account's balances once it is posted."""
+    payload: dict[str, Any] = {
+        "customer_id": customer_id, "transaction_id": transaction_id, "points": points,
+        "source_type": source_type, "source_id": source_id, "available": after.available, "pending": after.pending,
     }
+    if kind == TxKind.EARN and new_lots:
+        lot = new_lots[0]
+        payload.update(is_pending=lot.released_at is None, available_at=lot.available_at.isoformat(),
+                       expires_at=lot.expires_at.isoformat() if lot.expires_at else None)
+    return payload
+
+
+def earn_lot(points: int, plan: Plan, *, earned_at: datetime, pending_until: datetime | None, now: datetime,
+             expires_at: datetime | None) -> NewLot:
+    """The lot an earning credits: pending (unreleased) until ``pending_until`` when that is still ahead."""
+    pending = pending_until is not None and pending_until > now
+    return NewLot(points, plan.lot_remaining, earned_at, pending_until or earned_at, None if pending else now,
+                  expires_at)
 
 
 def settle(session: Session, account: PointAccount, program: Program, *, now: datetime | None = None) -> list[PointLot]:

@@ -227,6 +227,27 @@ def on_order(
     return r
 
 
+def on_orders_in_turn(
+    session: Session, workspace_id: int, orders: Sequence[tuple[int, int, Decimal, datetime]]
+) -> None:
+    """``on_order`` for each (order id, customer id, total, placed_at), in order, in one transaction (a
+    batch of jobs). One look-up finds the customers whose referral waits for an order; only their orders
+    go through ``on_order`` (for the others it finds nothing). The batch holds its locks to the end, so
+    when several referrals may convert, all their pairs' accounts are locked first, in ascending order,
+    the ones ``on_order`` would lock and no other."""
+    waiting = {r.referred_id: r for r in repo.ReferralRepository(session, workspace_id).waiting_for_order(
+        [customer_id for _, customer_id, _, _ in orders])}
+    mine = [o for o in orders if o[1] in waiting]
+    if not mine:
+        return
+    minimum = program(session, workspace_id).min_order_amount
+    converting = {cid for _, cid, total, _ in mine if minimum is None or total >= minimum}
+    if len(converting) > 1:
+        _lock_pair(session, workspace_id, *converting, *(waiting[cid].referrer_id for cid in converting))
+    for order_id, customer_id, total, placed_at in mine:
+        on_order(session, workspace_id, order_id=order_id, customer_id=customer_id, total=total, placed_at=placed_at)
+
+
 def on_orders(session: Session, workspace_id: int, orders: Sequence[Any]) -> int:
     """``on_order`` for a bulk import's orders (rows with id, customer_id, total, placed_at, status): one
     look-up finds the referred customers among them; each gets its earliest qualifying order of the

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from patronage.kit.jobs import JobContext, on_event, task
+from patronage.kit.jobs import JobContext, batch_of, on_event, task
 from patronage.referrals import integrations, service
 
 
@@ -20,12 +21,29 @@ def _event(ctx: JobContext) -> tuple[int, dict[str, Any]]:
 @on_event("order.recorded", name="referrals.on_order_recorded")
 def on_order_recorded(session: Session, ctx: JobContext) -> None:
     workspace_id, p = _event(ctx)
+    order_id, customer_id, total, placed_at = _order(p)
+    service.on_order(session, workspace_id, order_id=order_id, customer_id=customer_id, total=total,
+                     placed_at=placed_at)
+
+
+def _order(p: dict[str, Any]) -> tuple[int, int, Decimal, datetime]:
+    """(order id, customer id, total, placed_at) of an ``order.recorded`` payload."""
     placed = p["placed_at"]
-    service.on_order(
-        session, workspace_id, order_id=int(p["order_id"]), customer_id=int(p["customer_id"]),
-        total=Decimal(str(p["total"])),
-        placed_at=placed if isinstance(placed, datetime) else datetime.fromisoformat(str(placed)),
-    )
+    return (int(p["order_id"]), int(p["customer_id"]), Decimal(str(p["total"])),
+            placed if isinstance(placed, datetime) else datetime.fromisoformat(str(placed)))
+
+
+@batch_of("referrals.on_order_recorded")
+def on_orders_recorded(session: Session, contexts: Sequence[JobContext]) -> None:
+    """``on_order_recorded`` for a batch of jobs of one workspace, in job order (see
+    ``service.on_orders_in_turn``: one look-up, as most customers were never referred)."""
+    workspaces = {ctx.workspace_id for ctx in contexts}
+    if len(workspaces) != 1 or None in workspaces:
+        raise ValueError(f"a batch needs one workspace, not {sorted(map(str, workspaces))}")
+    (workspace_id,) = workspaces
+    assert workspace_id is not None
+    service.on_orders_in_turn(session, workspace_id, [_order(dict(ctx.payload.get("payload") or {}))
+                                                      for ctx in contexts])
 
 
 @on_event("orders.imported", name="referrals.on_orders_imported")

@@ -1,17 +1,24 @@
 """Segment jobs: hourly bulk evaluation, and per-customer re-evaluation when something about them changes.
 
-Event handlers only enqueue ``segments.reevaluate_customer`` with a per-customer unique key and a
-debounce, so a burst of events (an order, its points, a tier change) costs one evaluation.
+Events about a customer only enqueue ``segments.reevaluate_customer`` with a per-customer unique key and
+a debounce, so a burst of events (an order, its points, a tier change) costs one evaluation. That
+enqueue is a relay (``kit.jobs.relay``): it runs in the transaction recording the event and is done at
+its commit, one statement for all the transaction's customers, instead of through a job row per event
+(an order set off three). The re-evaluation has a batch form that evaluates all its customers with
+one query.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from patronage.kit.jobs import JobContext, enqueue, on_event, periodic, task
+from patronage.kit.jobs import JobContext, batch_of, enqueue, on_event, periodic, relay, task
+from patronage.kit.jobs.deferred import enqueue_debounced_at_commit
+from patronage.kit.jobs.queue import enqueue_debounced
 from patronage.segments import service
 
 REEVALUATE = "segments.reevaluate_customer"
@@ -34,19 +41,50 @@ def customer_of(payload: dict[str, Any]) -> int | None:
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
+def _key(workspace_id: int, customer_id: int) -> str:
+    return f"segments:customer:{workspace_id}:{customer_id}"
+
+
 def schedule_customer(session: Session, workspace_id: int, customer_id: int) -> None:
-    enqueue(session, REEVALUATE, {"customer_id": customer_id}, workspace_id=workspace_id,
-            unique_key=f"segments:customer:{workspace_id}:{customer_id}", debounce=DEBOUNCE)
+    """Re-evaluate the customer once the burst is over; enqueued at the transaction's commit."""
+    enqueue_debounced_at_commit(session, REEVALUATE, _key(workspace_id, customer_id), {"customer_id": customer_id},
+                                workspace_id=workspace_id, debounce=DEBOUNCE)
+
+
+def on_trigger(session: Session, workspace_id: int, event_type: str, payload: dict[str, Any]) -> None:
+    """The relay of every trigger event, run by ``record_event`` in the recording transaction."""
+    customer_id = customer_of(payload)
+    if customer_id is not None:
+        schedule_customer(session, workspace_id, customer_id)
 
 
 def on_change(session: Session, ctx: JobContext) -> None:
+    """The job-based relay these events had before ``on_trigger``: kept for jobs queued back then."""
     customer_id = customer_of(ctx.payload.get("payload") or {})
     if customer_id is not None and ctx.workspace_id is not None:
-        schedule_customer(session, ctx.workspace_id, customer_id)
+        # Right away, like its batch form: the relay's transaction does nothing else.
+        enqueue(session, REEVALUATE, {"customer_id": customer_id}, workspace_id=ctx.workspace_id,
+                unique_key=_key(ctx.workspace_id, customer_id), debounce=DEBOUNCE)
+
+
+def on_changes(session: Session, contexts: Sequence[JobContext]) -> None:
+    """``on_change`` for a batch: one debounced enqueue per distinct customer, all in one statement.
+    Re-enqueueing a customer within the batch only pushed its waiting job again, to the same time."""
+    workspace_id = contexts[0].workspace_id
+    if workspace_id is None:
+        return
+    customers = {customer_of(ctx.payload.get("payload") or {}) for ctx in contexts}
+    enqueue_debounced(session, REEVALUATE, {
+        _key(workspace_id, customer_id): {"customer_id": customer_id}
+        for customer_id in customers if customer_id is not None
+    }, workspace_id=workspace_id, debounce=DEBOUNCE)
 
 
 for _event in TRIGGERS:
-    on_event(_event, name=f"segments.on:{_event}")(on_change)
+    relay(_event)(on_trigger)
+    # No longer subscribed: registered so that relay jobs queued by an older version still run.
+    task(f"segments.on:{_event}")(on_change)
+    batch_of(f"segments.on:{_event}")(on_changes)
 
 
 def on_bulk_change(session: Session, ctx: JobContext) -> None:
@@ -84,6 +122,13 @@ def on_merged(session: Session, ctx: JobContext) -> None:
 def reevaluate_customer(session: Session, ctx: JobContext) -> None:
     assert ctx.workspace_id is not None
     service.evaluate_customer(session, ctx.workspace_id, int(ctx.payload["customer_id"]))
+
+
+@batch_of(REEVALUATE)
+def reevaluate_customers(session: Session, contexts: Sequence[JobContext]) -> None:
+    workspace_id = contexts[0].workspace_id
+    assert workspace_id is not None
+    service.evaluate_customers(session, workspace_id, [int(ctx.payload["customer_id"]) for ctx in contexts])
 
 
 @periodic(EVALUATE_ALL, "15 * * * *")

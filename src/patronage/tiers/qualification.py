@@ -7,6 +7,7 @@ Every change of a customer's effective tier appends a ``TierHistory`` row and re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,6 +32,8 @@ from patronage.tiers.rules import (
     window_start,
 )
 from patronage.tiers.service import ProgramSettings, program
+
+Events = list[tuple[str, dict[str, Any]]]  # (type, payload) of domain events a batch records together
 
 
 # ---- credits ---------------------------------------------------------------------------------------
@@ -123,13 +126,20 @@ def _locked_membership(session: Session, workspace_id: int, customer_id: int) ->
     return repo.MembershipRepository(session, workspace_id).for_customer(customer_id, for_update=True)
 
 
-def _new_membership(session: Session, workspace_id: int, customer_id: int, ladder: Ladder) -> TierMembership:
+def _new_membership(
+    session: Session, workspace_id: int, customer_id: int, ladder: Ladder, *, flush: bool = True
+) -> TierMembership:
+    """The customer's first membership, on the base tier. Unflushed (a batch), it is inserted later with
+    the values it ends up with: one INSERT instead of an INSERT and an UPDATE."""
     base = ladder.base()
     base_id = base.id if base else None
     now = utcnow()
-    return repo.MembershipRepository(session, workspace_id).new(
-        customer_id=customer_id, tier_id=base_id, earned_tier_id=base_id, entered_at=now, earned_at=now,
-    )
+    m = TierMembership(workspace_id=workspace_id, customer_id=customer_id, tier_id=base_id,
+                       earned_tier_id=base_id, entered_at=now, earned_at=now)
+    if flush:
+        return repo.MembershipRepository(session, workspace_id).add(m)
+    session.add(m)
+    return m
 
 
 def _override_active(m: TierMembership, now: datetime) -> bool:
@@ -138,20 +148,23 @@ def _override_active(m: TierMembership, now: datetime) -> bool:
 
 def _settle(
     session: Session, workspace_id: int, m: TierMembership, ladder: Ladder, *, reason: str, actor: str,
-    now: datetime, data: dict[str, Any] | None = None,
+    now: datetime, data: dict[str, Any] | None = None, events: Events | None = None,
 ) -> bool:
-    """Make ``tier_id`` the override (while active) or the earned tier; log and announce a change."""
+    """Make ``tier_id`` the override (while active) or the earned tier; log and announce a change.
+
+    With ``events`` (a batch), the announcement is appended there and nothing is flushed: the caller
+    flushes once and records the batch's events together."""
     target = m.override_tier_id if _override_active(m, now) else m.earned_tier_id
     if target == m.tier_id:
-        session.flush()
+        if events is None:
+            session.flush()
         return False
     before = m.tier_id
     m.tier_id, m.entered_at = target, now
     session.add(TierHistory(workspace_id=workspace_id, customer_id=m.customer_id, from_tier_id=before,
                             to_tier_id=target, reason=reason, at=now, actor=actor, data=data or {}))
-    session.flush()
     old, new = ladder.get(before), ladder.get(target)
-    record_event(session, workspace_id, "tier.changed", {
+    payload = {
         "customer_id": m.customer_id,
         "from_tier_id": before,
         "to_tier_id": target,
@@ -159,40 +172,66 @@ def _settle(
         "to_tier": new.name if new else None,
         "direction": "up" if ladder.rank(target) > ladder.rank(before) else "down",
         "reason": reason,
-    })
+    }
+    if events is not None:
+        events.append(("tier.changed", payload))
+        return True
+    session.flush()
+    record_event(session, workspace_id, "tier.changed", payload)
     return True
 
 
 def evaluate(session: Session, workspace_id: int, customer_id: int, *, actor: str = "system") -> bool:
     """Upgrade at once when the current window's metric reaches a higher tier; leave grace when it
     keeps the tier again. Returns whether the effective tier changed."""
-    tiers = repo.TierRepository(session, workspace_id)
-    ladder = tiers.ladder()
+    ladder = repo.TierRepository(session, workspace_id).ladder()
     if not len(ladder):
         return False
-    s = program(session, workspace_id)
-    now = utcnow()
+    e = Evaluation(ladder, program(session, workspace_id), utcnow())
     m = _locked_membership(session, workspace_id, customer_id)
+    value = _current_value(session, workspace_id, customer_id, e.settings, e.now)
+    changed, _ = apply_evaluation(session, workspace_id, customer_id, m, value=value, e=e, actor=actor)
+    return changed
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation reads besides the customer's own rows (a batch reads it once)."""
+
+    ladder: Ladder
+    settings: ProgramSettings
+    now: datetime
+
+
+def apply_evaluation(
+    session: Session, workspace_id: int, customer_id: int, m: TierMembership | None, *, value: Decimal,
+    e: Evaluation, actor: str, events: Events | None = None,
+) -> tuple[bool, TierMembership | None]:
+    """``evaluate``'s decision for a customer whose account is locked, given their membership (locked, or
+    None) and the current window's metric. Returns whether the effective tier changed, and the membership
+    (created when the customer first moves up). With ``events``, see ``_settle``."""
+    ladder, s, now = e.ladder, e.settings, e.now
     base = ladder.base()
     earned = m.earned_tier_id if m is not None else (base.id if base else None)
-    value = _current_value(session, workspace_id, customer_id, s, now)
     target = upgrade_to(ladder, earned, value)
     if target is None:
         if m is not None and m.downgrade_at is not None and keeps_tier(ladder, m.earned_tier_id, value):
             m.downgrade_at = None
             m.earned_at = now
             m.review_at = next_review(s.window, now, s.tz, anchor=now)
-            session.flush()
-        return False
+            if events is None:
+                session.flush()
+        return False, m
     if m is None:
-        m = _new_membership(session, workspace_id, customer_id, ladder)
+        m = _new_membership(session, workspace_id, customer_id, ladder, flush=events is None)
     m.earned_tier_id, m.earned_at, m.downgrade_at = target.id, now, None
     m.review_at = next_review(s.window, now, s.tz, anchor=now)
     if _override_active(m, now) and ladder.rank(target.id) > ladder.rank(m.override_tier_id):
         # Qualifying above an override ends it: the customer earned better than they were given.
         m.override_tier_id, m.override_until, m.override_reason = None, None, None
-    return _settle(session, workspace_id, m, ladder, reason="qualified", actor=actor, now=now,
-                   data={"metric": s.metric.value, "value": str(value)})
+    changed = _settle(session, workspace_id, m, ladder, reason="qualified", actor=actor, now=now,
+                      data={"metric": s.metric.value, "value": str(value)}, events=events)
+    return changed, m
 
 
 def review_customer(session: Session, workspace_id: int, customer_id: int, *, now: datetime | None = None) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from patronage.kit.repository import WorkspaceRepository
 from patronage.ledger.models import LedgerTransaction
 from patronage.tiers.models import Tier, TierCredit, TierHistory, TierMembership, TierProgram
 from patronage.tiers.rules import Ladder, Metric, TierRule
+from patronage.workspaces.models import Workspace
 
 TIMELINE_KIND = "tier"
 _METRIC_COLUMN = {
@@ -31,6 +34,18 @@ class ProgramRepository(WorkspaceRepository[TierProgram]):
     def current(self) -> TierProgram | None:
         return self.session.scalars(self.select()).one_or_none()
 
+    def with_workspace(self) -> Any | None:
+        """The program's columns (None without a program row) and the workspace's time zone and currency,
+        in one query; None when the workspace does not exist."""
+        stmt = (
+            select(TierProgram.metric, TierProgram.window, TierProgram.grace_days, TierProgram.downgrade_policy,
+                   Workspace.timezone, Workspace.currency)
+            .select_from(Workspace)
+            .outerjoin(TierProgram, TierProgram.workspace_id == Workspace.id)
+            .where(Workspace.id == self.workspace_id)
+        )
+        return self.session.execute(stmt).one_or_none()
+
 
 class TierRepository(WorkspaceRepository[Tier]):
     model = Tier
@@ -42,7 +57,9 @@ class TierRepository(WorkspaceRepository[Tier]):
         return self.session.scalars(self.select().where(Tier.name == name)).one_or_none()
 
     def ladder(self) -> Ladder:
-        return Ladder(TierRule(t.id, t.name, t.threshold) for t in self.list())
+        # Three columns, not whole tiers: every evaluation reads the ladder, most find it empty.
+        stmt = select(Tier.id, Tier.name, Tier.threshold).where(Tier.workspace_id == self.workspace_id)
+        return Ladder(TierRule(i, n, t) for i, n, t in self.session.execute(stmt))
 
     def in_use(self, tier_id: int) -> bool:
         held = select(TierMembership.id).where(
@@ -68,6 +85,17 @@ class MembershipRepository(WorkspaceRepository[TierMembership]):
         if for_update:
             stmt = stmt.with_for_update()
         return self.session.scalars(stmt).one_or_none()
+
+    def for_customers(self, customer_ids: Sequence[int], *, for_update: bool = False) -> dict[int, TierMembership]:
+        """``for_customer`` for several customers in one query (locked in customer order)."""
+        stmt = (
+            self.select()
+            .where(TierMembership.customer_id.in_(sorted(set(customer_ids))))
+            .order_by(TierMembership.customer_id)
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return {m.customer_id: m for m in self.session.scalars(stmt)}
 
     def due(self, now: datetime, limit: int = 500) -> list[int]:
         """Customers whose review, grace end or override end has come."""
@@ -147,6 +175,23 @@ class CreditRepository(WorkspaceRepository[TierCredit]):
             index_elements=["workspace_id", "source_type", "source_id"])
         self.session.execute(stmt, [{"workspace_id": self.workspace_id, **r} for r in rows])
 
+    def add_each_once(self, rows: Sequence[dict[str, object]]) -> list[Any]:
+        """``add_once`` for several credits in one statement. Returns the rows actually added (source_type,
+        source_id and the three metrics as stored); a source already recorded is left alone."""
+        if not rows:
+            return []
+        dialect = postgresql if is_postgres(self.session) else sqlite
+        table = cast(Table, TierCredit.__table__)
+        c = table.c
+        # An executemany on the Core table: SQLAlchemy sends it as one multi-row INSERT ... RETURNING with a
+        # cached compiled form (``values([...])`` would be compiled anew on every call).
+        stmt = (
+            dialect.insert(table)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "source_type", "source_id"])
+            .returning(c.source_type, c.source_id, c.spend, c.orders, c.points)
+        )
+        return list(self.session.execute(stmt, [{"workspace_id": self.workspace_id, **r} for r in rows]))
+
     def for_customer(self, customer_id: int) -> list[TierCredit]:
         stmt = self.select().where(TierCredit.customer_id == customer_id).order_by(TierCredit.id)
         return list(self.session.scalars(stmt))
@@ -166,6 +211,21 @@ class CreditRepository(WorkspaceRepository[TierCredit]):
         if start is not None:
             stmt = stmt.where(TierCredit.occurred_at >= start)
         return Decimal(str(self.session.scalar(stmt) or 0))
+
+    def metrics_of(
+        self, customer_ids: Sequence[int], metric: Metric, start: datetime | None, end: datetime | None
+    ) -> dict[int, Decimal]:
+        """``metric`` for several customers in one grouped query; a customer without credit is absent."""
+        column = _METRIC_COLUMN[metric]
+        stmt = select(TierCredit.customer_id, func.sum(column)).where(
+            TierCredit.workspace_id == self.workspace_id, TierCredit.customer_id.in_(sorted(set(customer_ids)))
+        )
+        if end is not None:
+            stmt = stmt.where(TierCredit.occurred_at < end)
+        if start is not None:
+            stmt = stmt.where(TierCredit.occurred_at >= start)
+        stmt = stmt.group_by(TierCredit.customer_id)
+        return {int(cid): Decimal(str(v or 0)) for cid, v in self.session.execute(stmt)}
 
     def metrics_for_all(self, metric: Metric, start: datetime | None, end: datetime) -> dict[int, Decimal]:
         column = _METRIC_COLUMN[metric]
@@ -189,6 +249,16 @@ def ledger_transaction(session: Session, workspace_id: int, transaction_id: int)
         LedgerTransaction.workspace_id == workspace_id, LedgerTransaction.id == transaction_id
     )
     return session.scalars(stmt).one_or_none()
+
+
+def ledger_transactions(session: Session, workspace_id: int, transaction_ids: Sequence[int]) -> dict[int, Any]:
+    """What the tiers need of several ledger transactions (id, customer_id, source_type, source_id,
+    occurred_at), in one query, by id."""
+    t = LedgerTransaction
+    stmt = select(t.id, t.customer_id, t.source_type, t.source_id, t.occurred_at).where(
+        t.workspace_id == workspace_id, t.id.in_(sorted(set(transaction_ids)))
+    )
+    return {row.id: row for row in session.execute(stmt)}
 
 
 def customer_count(session: Session, workspace_id: int) -> int:

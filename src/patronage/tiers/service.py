@@ -28,7 +28,6 @@ from patronage.tiers.rules import (
     simulate_tiers,
 )
 from patronage.tiers.schemas import TierCreate, TierProgramIn, TierUpdate
-from patronage.workspaces.repository import get_workspace
 
 __all__ = [
     "ProgramSettings", "create_tier", "customer_tier", "delete_tier", "earning_multiplier", "effective_tier_id",
@@ -47,11 +46,10 @@ class ProgramSettings:
 
 
 def program(session: Session, workspace_id: int) -> ProgramSettings:
-    row = repo.ProgramRepository(session, workspace_id).current()
-    workspace = get_workspace(session, workspace_id)
-    tz = ZoneInfo(workspace.timezone if workspace else "UTC")
-    currency = workspace.currency if workspace else "USD"
-    if row is None:
+    row = repo.ProgramRepository(session, workspace_id).with_workspace()
+    tz = ZoneInfo(row.timezone if row else "UTC")
+    currency = row.currency if row else "USD"
+    if row is None or row.metric is None:
         defaults = TierProgramIn()
         return ProgramSettings(defaults.metric, defaults.window, defaults.grace_days, defaults.downgrade_policy,
                                tz, currency)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from patronage.kit.jobs import JobContext, enqueue, on_event, periodic
+from patronage.kit.jobs import JobContext, batch_of, enqueue, on_event, periodic
 from patronage.tiers import integrations, qualification
 from patronage.tiers import repository as repo
+from patronage.tiers.batch import CreditItem, credit_each_and_evaluate
 
 REVIEW_TASK = "tiers.review"
 
@@ -18,6 +20,16 @@ REVIEW_TASK = "tiers.review"
 def _event(ctx: JobContext) -> tuple[int, dict[str, Any]]:
     assert ctx.workspace_id is not None
     return ctx.workspace_id, dict(ctx.payload.get("payload") or {})
+
+
+def _batch_workspace(contexts: Sequence[JobContext]) -> int:
+    """The one workspace a batch's jobs share (the worker's contract; anything else fails the batch)."""
+    workspaces = {ctx.workspace_id for ctx in contexts}
+    if len(workspaces) != 1 or None in workspaces:
+        raise ValueError(f"a batch needs one workspace, not {sorted(map(str, workspaces))}")
+    (workspace_id,) = workspaces
+    assert workspace_id is not None
+    return workspace_id
 
 
 def _when(value: Any) -> datetime:
@@ -32,6 +44,19 @@ def on_order_recorded(session: Session, ctx: JobContext) -> None:
         total=Decimal(str(p["total"])), placed_at=_when(p["placed_at"]),
     )
     qualification.evaluate(session, workspace_id, int(p["customer_id"]))
+
+
+@batch_of("tiers.on_order_recorded")
+def on_orders_recorded(session: Session, contexts: Sequence[JobContext]) -> None:
+    """``on_order_recorded`` for a batch of jobs of one workspace, set-based (see batch.py)."""
+    workspace_id, items = _batch_workspace(contexts), []
+    for ctx in contexts:
+        _, p = _event(ctx)
+        order_id = int(p["order_id"])
+        items.append(CreditItem(customer_id=int(p["customer_id"]), source_type="order", source_id=str(order_id),
+                                order_id=order_id, occurred_at=_when(p["placed_at"]), spend=Decimal(str(p["total"])),
+                                orders=1))
+    credit_each_and_evaluate(session, workspace_id, items)
 
 
 @on_event("orders.imported", name="tiers.on_orders_imported")
@@ -61,6 +86,29 @@ def on_points_earned(session: Session, ctx: JobContext) -> None:
     qualification.credit_points(session, workspace_id, customer_id=txn.customer_id, points=points,
                                 source_id=f"txn:{txn.id}", occurred_at=txn.occurred_at, order_id=order_id)
     qualification.evaluate(session, workspace_id, txn.customer_id)
+
+
+@batch_of("tiers.on_points_earned")
+def on_points_earned_batch(session: Session, contexts: Sequence[JobContext]) -> None:
+    """``on_points_earned`` for a batch of jobs of one workspace: one read of their ledger transactions,
+    then the credits and evaluations set-based (see batch.py)."""
+    workspace_id = _batch_workspace(contexts)
+    wanted: list[tuple[int, int]] = []  # (points, transaction id) of the jobs that credit anything
+    for ctx in contexts:
+        _, p = _event(ctx)
+        points, txn_id = int(p.get("points") or 0), p.get("transaction_id")
+        if points > 0 and txn_id is not None:
+            wanted.append((points, int(txn_id)))
+    txns = repo.ledger_transactions(session, workspace_id, [t for _, t in wanted]) if wanted else {}
+    items = []
+    for points, txn_id in wanted:
+        txn = txns.get(txn_id)
+        if txn is None:
+            continue
+        order_id = int(txn.source_id) if txn.source_type == "order" and txn.source_id.isdigit() else None
+        items.append(CreditItem(customer_id=txn.customer_id, source_type="points", source_id=f"txn:{txn.id}",
+                                order_id=order_id, occurred_at=txn.occurred_at, points=points))
+    credit_each_and_evaluate(session, workspace_id, items)
 
 
 @on_event("points.reversed", name="tiers.on_points_reversed")

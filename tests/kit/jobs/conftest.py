@@ -40,6 +40,7 @@ def runs(db: Database, backend: str, request: pytest.FixtureRequest) -> None:
     else:
         sample_tasks.RUNS_METADATA.create_all(db.engine)  # a fresh database file per test
     sample_tasks.EXECUTIONS.clear()
+    sample_tasks.BATCH_CALLS.clear()
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 from sqlalchemy.orm import Session
 
-from patronage.kit.jobs import JobContext, RecordedFailure, task
+from patronage.kit.jobs import JobContext, RecordedFailure, batch_of, task
 
 RUNS_METADATA = MetaData()
 job_runs = Table(
@@ -64,3 +65,43 @@ def sleepy(session: Session, ctx: JobContext) -> None:
     if ctx.attempt == 1:
         time.sleep(float(ctx.payload.get("sleep", 120)))
     _record(session, ctx)
+
+
+# (task, workspace id, job ids) of every call of a batch handler, committed or not, in this process.
+BATCH_CALLS: list[tuple[str, int | None, list[int]]] = []
+
+
+def _record_batch(session: Session, contexts: Sequence[JobContext]) -> None:
+    """The batch form of ``_record``: the same rows, one INSERT; fails as the single one would."""
+    first = contexts[0]
+    BATCH_CALLS.append((first.task, first.workspace_id, [ctx.job_id for ctx in contexts]))
+    with _lock:
+        EXECUTIONS.extend(ctx.job_id for ctx in contexts)
+    session.execute(insert(job_runs), [
+        {"job_id": ctx.job_id, "key": ctx.payload.get("key"), "attempt": ctx.attempt,
+         "worker": threading.current_thread().name}
+        for ctx in contexts
+    ])
+    for ctx in contexts:
+        if ctx.payload.get("fail"):
+            raise ValueError(f"job {ctx.job_id} fails")
+
+
+def _record_or_fail(session: Session, ctx: JobContext) -> None:
+    _record(session, ctx)
+    if ctx.payload.get("fail"):
+        raise ValueError(f"job {ctx.job_id} fails")
+
+
+@task("test.batched", max_attempts=2)
+def batched(session: Session, ctx: JobContext) -> None:
+    _record_or_fail(session, ctx)
+
+
+@task("test.batched_other")
+def batched_other(session: Session, ctx: JobContext) -> None:
+    _record_or_fail(session, ctx)
+
+
+batch_of("test.batched")(_record_batch)
+batch_of("test.batched_other")(_record_batch)

@@ -11,6 +11,7 @@ from patronage.kit import clock
 from patronage.kit.db import Database
 from patronage.kit.jobs import enqueue
 from patronage.kit.jobs.models import Job, JobStatus
+from patronage.kit.jobs.queue import enqueue_debounced
 from patronage.kit.jobs.worker import Worker
 from tests.kit.jobs.conftest import load_job, run_rows
 
@@ -162,3 +163,25 @@ def test_unique_enqueue_survives_prepared_statements(db: Database) -> None:
         ids = [enqueue(session, "test.record", unique_key=f"k{n % 20}") for n in range(40)]
     assert ids[:20] == ids[20:]
     assert _count_jobs(db) == 20
+
+
+def test_bulk_debounced_enqueue_is_a_debounced_enqueue_per_key(db: Database, worker: Worker) -> None:
+    clock.freeze(T0)
+    _enqueue(db, payload={"key": "old"}, unique_key="a", debounce=timedelta(seconds=30))
+    running = _enqueue(db, payload={"key": "running"}, unique_key="b")
+    assert [j.id for j in worker.claim(limit=5)] == [running]  # "a" is not due yet
+    clock.advance(timedelta(seconds=10))
+    with db.unit_of_work() as session:
+        enqueue_debounced(session, "test.record", {"b": {"key": "new-b"}, "a": {"key": "new-a"},
+                                                   "c": {"key": "new-c"}}, workspace_id=None,
+                          debounce=timedelta(seconds=30))
+    with db.unit_of_work(read_only=True) as session:
+        rows = session.execute(select(Job.unique_key, Job.status, Job.payload, Job.run_at).order_by(Job.id))
+        jobs = [tuple(r) for r in rows]
+    due = T0 + timedelta(seconds=40)
+    assert jobs == [
+        ("a", JobStatus.QUEUED, {"key": "new-a"}, due),  # the waiting one: pushed back, newest payload
+        ("b", JobStatus.RUNNING, {"key": "running"}, T0),  # a running one does not count as waiting...
+        ("b", JobStatus.QUEUED, {"key": "new-b"}, due),  # ...so a new one waits behind it
+        ("c", JobStatus.QUEUED, {"key": "new-c"}, due),
+    ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -24,6 +23,17 @@ from patronage.customers.service import ensure_customers, record_new_orders_tota
 from patronage.events import orders as order_service
 from patronage.events import returns as return_service
 from patronage.events.imported import ORDERS_IMPORTED
+from patronage.events.importer.packed import (
+    LINE_SKU,
+    PACKED_LINE_COLUMNS,
+    PACKED_ORDER_COLUMNS,
+    WRITER_LINE_COLUMNS,
+    WRITER_ORDER_COLUMNS,
+    OrderCodec,
+    Packed,
+    filled_from_catalogue,
+    wants_catalogue,
+)
 from patronage.events.importer.prepare import PreparedOrder, from_model
 from patronage.events.models import Order, OrderLine
 from patronage.events.repository import OrderRepository, ProductRepository, ReturnRepository
@@ -32,21 +42,13 @@ from patronage.kit.clock import utcnow
 from patronage.kit.errors import PatronageError
 from patronage.kit.idranges import to_ranges
 from patronage.kit.jobs import record_event
-from patronage.kit.upsert import insert_rows, insert_with_ids, refresh_statistics
+from patronage.kit.upsert import allocate_ids, dialect_name, insert_rows, refresh_statistics
 
-ORDER_COLUMNS = (
-    "workspace_id", "external_id", "customer_id", "currency", "subtotal", "discount_total", "shipping_total",
-    "tax_total", "other_total", "taxes_included", "total", "refunded_total", "channel", "store", "status",
-    "placed_at", "attributes", "source", "content_hash", "created_at", "updated_at",
-)
-LINE_COLUMNS = (
-    "workspace_id", "order_id", "position", "line_id", "sku", "name", "category", "quantity", "unit_price",
-    "discount", "is_reward", "created_at", "updated_at",
-)
+# The bulk insert's columns: the writer's own, then what a packed order carries (``packed.py``).
+ORDER_COLUMNS = ("id", "customer_id", *WRITER_ORDER_COLUMNS, *PACKED_ORDER_COLUMNS)
+LINE_COLUMNS = ("order_id", "position", *WRITER_LINE_COLUMNS, *PACKED_LINE_COLUMNS)
 CUSTOMER_CACHE_LIMIT = 500_000
-MAX_RANGES = 50  # more id ranges than this in one chunk: aggregates folded in Python instead
-ZERO = Decimal(0)
-
+MAX_RANGES = 50  # more id ranges than this in one chunk: aggregates folded from the rows instead
 
 
 @dataclass
@@ -72,11 +74,17 @@ class BulkContext:
     customers: dict[str, int] = field(default_factory=dict)
     earn: bool = True
     analyzed: bool = False  # statistics refreshed once in this run, inside the first chunk
+    codecs: dict[str, OrderCodec] = field(default_factory=dict)
 
     def remember(self, found: dict[str, int]) -> None:
         if len(self.customers) + len(found) > CUSTOMER_CACHE_LIMIT:
             self.customers.clear()
         self.customers.update(found)
+
+    def codec(self, dialect: str) -> OrderCodec:
+        if dialect not in self.codecs:
+            self.codecs[dialect] = OrderCodec(dialect, self.currency)
+        return self.codecs[dialect]
 
     def batch(self) -> dict[str, Any]:
         """What every batch event of this run carries."""
@@ -102,30 +110,27 @@ def _single(session: Session, ctx: BulkContext, order: OrderIn) -> Outcome:
 
 
 def ingest_orders(
-    session: Session, ctx: BulkContext, orders: Sequence[OrderIn | PreparedOrder]
+    session: Session, ctx: BulkContext, orders: Sequence[OrderIn | PreparedOrder | Packed]
 ) -> list[Outcome]:
     """Record a chunk of validated orders; returns one outcome per order, in order."""
+    codec = ctx.codec(dialect_name(session))
     outcomes: list[Outcome | None] = [None] * len(orders)
-    prepared: list[PreparedOrder | None] = []
+    packed: list[Packed | None] = []
     for i, order in enumerate(orders):
-        if isinstance(order, PreparedOrder):
-            prepared.append(order)
-            continue
         try:
-            prepared.append(from_model(order))
-        except PatronageError as exc:
-            prepared.append(None)
+            packed.append(_packed(codec, order))
+        except PatronageError as exc:  # an OrderIn that breaks the money rule
+            packed.append(None)
             outcomes[i] = Outcome("error", exc)
-    keys = [p.data["external_id"] for p in prepared if p is not None]
-    known = OrderRepository(session, ctx.workspace_id).fingerprints(keys)
-    fresh: list[PreparedOrder] = []
+    known = OrderRepository(session, ctx.workspace_id).fingerprints([p.external_id for p in packed if p])
+    fresh: list[Packed] = []
     fresh_at: list[int] = []
     later: list[int] = []  # existing orders, repeats of an external id within the chunk, e-mail only
     seen: set[str] = set()
-    for i, p in enumerate(prepared):
+    for i, p in enumerate(packed):
         if p is None:
             continue
-        key = p.data["external_id"]
+        key = p.external_id
         existing = known.get(key)
         if key in seen or existing is not None:
             if existing is not None and existing[1] == p.digest and key not in seen:
@@ -134,54 +139,47 @@ def ingest_orders(
                 later.append(i)
             continue
         seen.add(key)
-        if p.data["customer_external_id"] is None:
+        if p.customer is None:
             later.append(i)  # found by e-mail only: the single path resolves it
             continue
         fresh.append(p)
         fresh_at.append(i)
     if fresh:
-        _insert_new(session, ctx, fresh)
+        _insert_new(session, ctx, codec, fresh)
         for i in fresh_at:
             outcomes[i] = Outcome("created")
     for i in later:
-        item, p = orders[i], prepared[i]
+        item, p = orders[i], packed[i]
         assert p is not None
         outcomes[i] = _single(session, ctx, item if isinstance(item, OrderIn) else p.model())
     return [o if o is not None else Outcome("error", PatronageError("not processed")) for o in outcomes]
 
 
-def _insert_new(session: Session, ctx: BulkContext, orders: list[PreparedOrder]) -> None:
+def _packed(codec: OrderCodec, order: OrderIn | PreparedOrder | Packed) -> Packed:
+    if isinstance(order, Packed):
+        return order
+    return codec.pack(order if isinstance(order, PreparedOrder) else from_model(order))
+
+
+def _insert_new(session: Session, ctx: BulkContext, codec: OrderCodec, orders: list[Packed]) -> None:
     ws = ctx.workspace_id
-    customer_of = customers_for(session, ctx, [p.data["customer_external_id"] for p in orders])
-    skus = [line["sku"] for p in orders for line in p.data["lines"]
-            if line["sku"] and (line["name"] is None or line["category"] is None)]
+    customer_of = customers_for(session, ctx, [p.customer or "" for p in orders])
+    skus = [line[LINE_SKU] for p in orders if p.needs_catalogue for line in p.lines if wants_catalogue(line)]
     catalogue = ProductRepository(session, ws).catalogue(skus) if skus else {}
     now = utcnow()
-    rows = []
-    for p in orders:
-        o = p.data
-        rows.append((
-            ws, o["external_id"], customer_of[o["customer_external_id"]], o["currency"] or ctx.currency,
-            p.subtotal, o["discount_total"], o["shipping_total"], o["tax_total"], o["other_total"],
-            o["taxes_included"], p.total, ZERO, o["channel"], o["store"], o["status"], o["placed_at"],
-            o["attributes"], ctx.source, p.digest, now, now,
-        ))
     order_table: Table = Order.__table__  # type: ignore[assignment]
-    ids = insert_with_ids(session, order_table, ORDER_COLUMNS, rows)
+    ids = allocate_ids(session, order_table, len(orders))
+    writer = codec.writer_order_values(ws, ctx.source, now)
+    rows = [(i, customer_of[p.customer or ""], *writer, *p.row) for i, p in zip(ids, orders, strict=True)]
+    insert_rows(session, order_table, ORDER_COLUMNS, rows, encoded=True)
+    writer = codec.writer_line_values(ws, now)
     line_rows = []
     for order_id, p in zip(ids, orders, strict=True):
-        for position, line in enumerate(p.data["lines"]):
-            name, category, sku = line["name"], line["category"], line["sku"]
-            if sku and (name is None or category is None):
-                known_name, known_category = catalogue.get(sku, (None, None))
-                name = name if name is not None else known_name
-                category = category if category is not None else known_category
-            line_rows.append((
-                ws, order_id, position, line["line_id"], sku, name, category, line["quantity"],
-                line["unit_price"], line["discount"], line["is_reward"], now, now,
-            ))
+        lines = [filled_from_catalogue(line, catalogue) for line in p.lines] if p.needs_catalogue else p.lines
+        for position, line in enumerate(lines):
+            line_rows.append((order_id, position, *writer, *line))
     line_table: Table = OrderLine.__table__  # type: ignore[assignment]
-    insert_rows(session, line_table, LINE_COLUMNS, line_rows)
+    insert_rows(session, line_table, LINE_COLUMNS, line_rows, encoded=True)
     ranges = to_ranges(ids)
     if not ctx.analyzed:
         # The set-based UPDATE below joins the new orders to their customers: the planner must know
@@ -190,11 +188,12 @@ def _insert_new(session: Session, ctx: BulkContext, orders: list[PreparedOrder])
         ctx.analyzed = True
     if len(ranges) <= MAX_RANGES:
         record_new_orders_totals(session, ws, ranges)  # one UPDATE ... FROM over the new orders
-    else:  # ids scattered by concurrent writers (PostgreSQL): fold them here instead
+    else:  # ids scattered by concurrent writers (PostgreSQL): fold the rows just written instead
+        summaries = OrderRepository(session, ws).summaries(ranges)
         record_orders_totals(session, ws, [
-            (row[2], row[15], row[10], 1) for row in rows if row[14] != "cancelled"])
+            (row.customer_id, row.placed_at, row.total, 1) for row in summaries if row.status != "cancelled"])
     record_event(session, ws, ORDERS_IMPORTED, {**ctx.batch(), "order_ids": ranges, "count": len(ids)})
-    _apply_held_returns(session, ws, [p.data["external_id"] for p in orders])
+    _apply_held_returns(session, ws, [p.external_id for p in orders])
 
 
 def _apply_held_returns(session: Session, workspace_id: int, external_ids: list[str]) -> None:

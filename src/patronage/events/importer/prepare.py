@@ -11,7 +11,7 @@ a second rule book: anything it does not accept as plainly valid is validated ag
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, NotRequired
@@ -134,18 +134,36 @@ _CANONICAL = TypeAdapter(_FullOrder)
 
 @dataclass(slots=True)
 class PreparedOrder:
-    """One valid order: its fields as ``OrderIn`` would hold them, its content hash and its totals."""
+    """One valid order: its fields as ``OrderIn`` would hold them, its content hash and its totals.
+
+    ``canonical``: the JSON the hash was taken of, when known (``packed.py`` carries it along).
+    """
 
     data: dict[str, Any]
     digest: str
     subtotal: Decimal
     total: Decimal
+    canonical: bytes = field(default=b"", compare=False, repr=False)
 
     def model(self) -> OrderIn:
         """The ``OrderIn`` (for the single-order service: updates, e-mail-only customers)."""
-        values = dict(self.data)
-        values["lines"] = [OrderLineIn.model_construct(**line) for line in self.data["lines"]]
-        return OrderIn.model_construct(**values)
+        return _model(self.data)
+
+
+def _model(data: dict[str, Any]) -> OrderIn:
+    values = dict(data)
+    values["lines"] = [OrderLineIn.model_construct(**line) for line in data["lines"]]
+    return OrderIn.model_construct(**values)
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """An order's canonical JSON (``OrderIn.model_dump_json`` of it): what ``content_hash`` hashes."""
+    return _CANONICAL.dump_json(data)  # type: ignore[arg-type]
+
+
+def order_from_canonical(canonical: bytes) -> OrderIn:
+    """The ``OrderIn`` whose canonical JSON this is (values as validated, nothing re-checked)."""
+    return _model(_CANONICAL.validate_json(canonical))  # type: ignore[arg-type]
 
 
 def from_model(order: OrderIn) -> PreparedOrder:
@@ -162,8 +180,8 @@ def from_values(data: dict[str, Any]) -> PreparedOrder:
     totals = _totals(data)
     if totals is None:
         return prepare(data)
-    digest = hashlib.sha256(_CANONICAL.dump_json(data)).hexdigest()  # type: ignore[arg-type]
-    return PreparedOrder(data, digest, totals[0], totals[1])
+    canonical = canonical_json(data)
+    return PreparedOrder(data, hashlib.sha256(canonical).hexdigest(), totals[0], totals[1], canonical)
 
 
 def prepare(raw: dict[str, Any]) -> PreparedOrder:
@@ -189,8 +207,8 @@ def _fast(raw: dict[str, Any]) -> PreparedOrder | None:
     totals = _totals(data)
     if totals is None:
         return None
-    digest = hashlib.sha256(_CANONICAL.dump_json(data)).hexdigest()  # type: ignore[arg-type]
-    return PreparedOrder(data, digest, totals[0], totals[1])
+    canonical = canonical_json(data)
+    return PreparedOrder(data, hashlib.sha256(canonical).hexdigest(), totals[0], totals[1], canonical)
 
 
 def _totals(order: dict[str, Any]) -> tuple[Decimal, Decimal] | None:

@@ -7,12 +7,14 @@ a race) is retried once, then applied item by item, so one bad row never sinks i
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import gc
 import logging
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, ParamSpec, TypeVar
@@ -28,8 +30,18 @@ from patronage.events import returns as return_service
 from patronage.events.behaviour_schemas import EventIn
 from patronage.events.importer.events_bulk import ingest_events
 from patronage.events.importer.orders_bulk import BulkContext, Outcome, ingest_orders
-from patronage.events.importer.prepare import PreparedOrder, prepare
+from patronage.events.importer.packed import Packed
+from patronage.events.importer.prepare import PreparedOrder
 from patronage.events.importer.readers import Format, Record, open_records
+from patronage.events.importer.stream import (
+    GC_THRESHOLD,
+    FailedRow,
+    OrderFile,
+    can_fork,
+    describe,
+    order_chunks,
+    order_chunks_in_background,
+)
 from patronage.events.orders import workspace_currency
 from patronage.events.schemas import OrderIn, ReturnIn
 from patronage.kit import upsert
@@ -43,9 +55,11 @@ Kind = Literal["customers", "orders", "returns", "events"]
 SCHEMAS: dict[str, type[BaseModel]] = {
     "customers": CustomerUpsert, "orders": OrderIn, "returns": ReturnIn, "events": EventIn,
 }
-GC_THRESHOLD = 200_000
+PARALLEL_MIN_BYTES = 8 << 20  # about 20,000 orders: below that a reader process costs more than it saves
 P = ParamSpec("P")
 R = TypeVar("R")
+# Per chunk: records read, the valid items, their (line, external id), the rows that failed validation.
+Chunk = tuple[int, list[Any], list[tuple[int, str | None]], list[FailedRow]]
 DEFAULT_CHUNK = {"customers": 500, "orders": 10_000, "returns": 500, "events": 2000}
 
 
@@ -75,13 +89,6 @@ class ErrorReport:
     def add(self, line: int, key: str | None, field: str, reason: str) -> None:
         if self._writer:
             self._writer.writerow([line, key or "", field, reason])
-
-    def add_error(self, line: int, key: str | None, error: PatronageError) -> None:
-        problem = error.to_problem()
-        items = problem.get("errors") or [{"field": "", "message": problem["detail"]}]
-        first = items[0]
-        reason = problem["detail"] if len(items) > 1 else str(first.get("message", problem["detail"]))
-        self.add(line, key, str(first.get("field", "")), reason)
 
     def close(self) -> None:
         if self._handle:
@@ -133,12 +140,12 @@ def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _validated(kind: str, schema: type[BaseModel], record: Record) -> Any:
-    """The record as its schema's input (orders: prepared for the bulk path), or the error to report."""
+def _validated(schema: type[BaseModel], record: Record) -> Any:
+    """The record as its schema's input, or the error to report."""
     if record.data is None:
         return PatronageError(record.error or "unreadable")
     try:
-        return prepare(record.data) if kind == "orders" else schema.model_validate(record.data)
+        return schema.model_validate(record.data)
     except ValidationError as exc:
         return validation_problem([dict(e) for e in exc.errors()])
     except PatronageError as exc:  # the money rule (orders)
@@ -155,7 +162,7 @@ def _single(session: Session, ctx: BulkContext, kind: str, item: Any) -> str:
     if kind == "orders":
         from patronage.events.orders import upsert_order
 
-        order = item.model() if isinstance(item, PreparedOrder) else item
+        order = item.model() if isinstance(item, PreparedOrder | Packed) else item
         status, _ = upsert_order(session, ctx.workspace_id, order, actor=ctx.actor, source=ctx.source)
         return status
     from patronage.events.behaviour import record_behaviour_event
@@ -191,6 +198,38 @@ def apply_chunk(db: Database, ctx: BulkContext, kind: str, items: list[Any]) -> 
         return _one_by_one(session, ctx, kind, items)
 
 
+def _record_chunks(
+    kind: str, path: Path, fmt: Format, size: int, progress: Callable[[int], None] | None
+) -> Generator[Chunk, None, None]:
+    """Customers, returns, events: (records read, valid items, their (line, key), failed rows) per chunk."""
+    schema = SCHEMAS[kind]
+    for chunk in _chunks(open_records(path, fmt, kind, progress), size):
+        valid: list[Any] = []
+        where: list[tuple[int, str | None]] = []
+        failures: list[FailedRow] = []
+        for record in chunk:
+            item = _validated(schema, record)
+            if isinstance(item, PatronageError):
+                failures.append((record.line, record.key, *describe(item)))
+            else:
+                valid.append(item)
+                where.append((record.line, record.key))
+        yield len(chunk), valid, where, failures
+
+
+def _order_chunks(
+    source: OrderFile, progress: Callable[[int], None] | None, *, parallel: bool | None
+) -> Generator[Chunk, None, None]:
+    """Orders, packed (``stream.py``); read by a second process when ``parallel`` (None: for large files)
+    and the process can fork safely."""
+    if parallel is None:
+        parallel = (os.cpu_count() or 1) > 1 and source.path.stat().st_size >= PARALLEL_MIN_BYTES
+    for chunk in (order_chunks_in_background if parallel and can_fork() else order_chunks)(source):
+        if progress is not None and chunk.consumed:
+            progress(chunk.consumed)
+        yield chunk.read, chunk.orders, [(p.line, p.key) for p in chunk.orders], chunk.failures
+
+
 @few_collections
 def run_import(
     db: Database,
@@ -206,45 +245,27 @@ def run_import(
     actor: str = "import",
     source: str = "import",
     earn: bool = True,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import ``path`` into the workspace; returns the counts. Failed rows go to ``errors_path``.
 
-    ``earn``: whether imported orders earn points (see docs/ingestion.md).
+    ``earn``: whether imported orders earn points (see docs/ingestion.md). ``parallel``: orders only,
+    whether a second process reads and validates the file while this one writes (None: when it is large;
+    never in a process running other threads, see ``stream.can_fork``).
     """
-    schema = SCHEMAS[kind]
     report = ImportReport(kind)
     errors = ErrorReport(errors_path)
     started = time.perf_counter()
+    size = chunk_size or DEFAULT_CHUNK[kind]
     with db.unit_of_work(read_only=True) as session:
         ctx = BulkContext(workspace_id, workspace_currency(session, workspace_id), actor, source, earn=earn)
     try:
-        chunks = _chunks(open_records(path, fmt, kind, progress), chunk_size or DEFAULT_CHUNK[kind])
-        for number, chunk in enumerate(chunks, start=1):
-            valid: list[Any] = []
-            lines: list[Record] = []
-            failures: list[tuple[Record, PatronageError]] = []
-            for record in chunk:
-                report.read += 1
-                item = _validated(kind, schema, record)
-                if isinstance(item, PatronageError):
-                    failures.append((record, item))
-                else:
-                    valid.append(item)
-                    lines.append(record)
-            if valid:
-                for record, outcome in zip(lines, apply_chunk(db, ctx, kind, valid), strict=True):
-                    if outcome.error is not None:
-                        failures.append((record, outcome.error))
-                    else:
-                        setattr(report, outcome.status, getattr(report, outcome.status) + 1)
-            report.failed += len(failures)
-            for record, error in sorted(failures, key=lambda f: f[0].line):
-                errors.add_error(record.line, record.key, error)
-            if _statistics_due(number):
-                refresh_statistics(db)
-            report.seconds = time.perf_counter() - started
-            if on_chunk:
-                on_chunk(report)
+        chunks = (
+            _order_chunks(OrderFile(path, fmt, size, db.dialect, ctx.currency), progress, parallel=parallel)
+            if kind == "orders" else _record_chunks(kind, path, fmt, size, progress)
+        )
+        with db.bulk_load() as bulk, contextlib.closing(chunks):  # closing: a reader process ends now
+            _load(bulk, ctx, kind, report, errors, chunks=chunks, started=started, on_chunk=on_chunk)
     finally:
         errors.close()
     report.seconds = time.perf_counter() - started
@@ -252,3 +273,31 @@ def run_import(
         audit(session, workspace_id=workspace_id, actor=actor, action=f"import.{kind}", subject_type="import",
               subject_id=path.name, data={k: v for k, v in report.as_dict().items() if k != "seconds"})
     return report
+
+
+def _load(
+    db: Database, ctx: BulkContext, kind: str, report: ImportReport, errors: ErrorReport, *,
+    chunks: Iterator[Chunk],
+    started: float, on_chunk: Callable[[ImportReport], None] | None,
+) -> None:
+    """Apply the chunks one transaction each; counts into ``report``, failed rows to ``errors``."""
+    number = 0
+    for read, valid, where, failures in chunks:
+        if not read:
+            continue
+        number += 1
+        report.read += read
+        if valid:
+            for (line, key), outcome in zip(where, apply_chunk(db, ctx, kind, valid), strict=True):
+                if outcome.error is not None:
+                    failures.append((line, key, *describe(outcome.error)))
+                else:
+                    setattr(report, outcome.status, getattr(report, outcome.status) + 1)
+        report.failed += len(failures)
+        for row in sorted(failures, key=lambda f: f[0]):
+            errors.add(*row)
+        if _statistics_due(number):
+            refresh_statistics(db)
+        report.seconds = time.perf_counter() - started
+        if on_chunk:
+            on_chunk(report)

@@ -24,6 +24,11 @@ their body has arrived (a slow upload holds nothing), first come first served:
   overflow, less headroom for the job worker and short side connections);
 - ``_write_gate`` (SQLite): writing requests one at a time, as SQLite runs them anyway. They use the
   write engine's pool, not the readers', and never take an admission slot from readers.
+
+An endpoint marked ``commits_elsewhere`` hands its write to a committer of its own (the group commit of
+``POST /orders``, events/group_commit.py) and waits for it on the event loop: its request gets a read-only
+session (authentication), takes no write gate, and its end records nothing. A request carrying an
+``Idempotency-Key`` always takes the ordinary path, so its record commits with its write.
 """
 
 from __future__ import annotations
@@ -65,6 +70,18 @@ _admissions: RunVar[dict[int, Semaphore]] = RunVar("patronage_admissions")
 POOL_HEADROOM = 3
 
 AfterRequest = Callable[[], None]
+_COMMITS_ELSEWHERE = "__patronage_commits_elsewhere__"
+
+
+def commits_elsewhere(when: Callable[[Any], bool]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark an endpoint that, when ``when(settings)`` holds, writes through its own committer instead of the
+    request's session; it reads ``request.state.commits_elsewhere`` to know which path it is on."""
+
+    def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(endpoint, _COMMITS_ELSEWHERE, when)
+        return endpoint
+
+    return mark
 
 
 @dataclass
@@ -142,6 +159,15 @@ def _admission(db: Database, settings: Any) -> Semaphore:
     return found
 
 
+async def _admit(admission: Semaphore) -> None:
+    try:
+        # A free place costs no trip through the event loop (anyio's acquire always yields once).
+        # Waiters exist only while no place is free, so this never overtakes one: still FIFO.
+        admission.acquire_nowait()
+    except WouldBlock:
+        await admission.acquire()
+
+
 def _as_coroutine(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     """A blocking endpoint as a coroutine that runs it in a worker thread (FastAPI reads the signature
     and the annotations' module through ``__wrapped__``)."""
@@ -195,7 +221,18 @@ def check_parameters(request: Request, parameters: list[tuple[str, str, bool]]) 
 
 class UnitOfWorkRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        self.commits_elsewhere: Callable[[Any], bool] | None = getattr(endpoint, _COMMITS_ELSEWHERE, None)
         super().__init__(path, _as_coroutine(endpoint), **kwargs)
+
+    def _delegates(self, request: Request) -> bool:
+        """This write goes to the endpoint's own committer (no Idempotency-Key, the feature switched on)."""
+        when = self.commits_elsewhere
+        return (
+            when is not None
+            and request.method not in SAFE_METHODS
+            and "idempotency-key" not in request.headers
+            and when(request.app.state.settings)
+        )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         inner = super().get_route_handler()
@@ -205,30 +242,29 @@ class UnitOfWorkRoute(APIRoute):
         async def handler(request: Request) -> Response:
             check_parameters(request, parameters)
             db: Database = request.app.state.db
+            delegated = False
             if request.method not in SAFE_METHODS:
                 await request.body()  # a slow upload must not hold a place in a queue
-                if db.dialect == "sqlite":
+                delegated = self._delegates(request)
+                if db.dialect == "sqlite" and not delegated:
                     async with _write_gate(db):
-                        return await run(request, db)
+                        return await run(request, db, delegated)
             admission = _admission(db, request.app.state.settings)
+            await _admit(admission)
             try:
-                # A free place costs no trip through the event loop (anyio's acquire always yields once).
-                # Waiters exist only while no place is free, so this never overtakes one: still FIFO.
-                admission.acquire_nowait()
-            except WouldBlock:
-                await admission.acquire()
-            try:
-                return await run(request, db)
+                return await run(request, db, delegated)
             finally:
                 admission.release()
 
-        async def run(request: Request, db: Database) -> Response:
-            read_only = request.method in SAFE_METHODS
+        async def run(request: Request, db: Database, delegated: bool) -> Response:
+            # A delegated write only reads here (authentication): its committer writes, on its own session.
+            read_only = request.method in SAFE_METHODS or delegated
             session = (db.read_sessions if read_only else db.sessions)()
             callbacks: list[AfterRequest] = []
             state = request.state
             state.session = session
             state.after_request = callbacks
+            state.commits_elsewhere = delegated
             pending: PendingKey | None = None
             raw_key = request.headers.get("idempotency-key")
             if raw_key is not None and not read_only:

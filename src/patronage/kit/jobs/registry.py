@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -41,9 +41,14 @@ def _database_at(url: str) -> Database:
 
 
 TaskFn = Callable[[Session, JobContext], None]
+# Runs several claimed jobs of one task and one workspace in one transaction (see ``batch_of``).
+BatchFn = Callable[[Session, Sequence[JobContext]], None]
 # Asked when an event is recorded, in the recording transaction: (session, workspace id, event type) ->
 # whether this event needs the handler at all. Must be cheap (a cached look-up): it runs on every write.
 Wants = Callable[[Session, int, str], bool]
+# Runs inside ``record_event``, in the recording transaction: (session, workspace id, event type, event
+# payload). For reactions too small to be worth a job row of their own (see ``relay``).
+Relay = Callable[[Session, int, str, dict[str, Any]], None]
 
 
 class RecordedFailure(Exception):
@@ -62,6 +67,7 @@ class TaskSpec:
     lease_seconds: int | None = None
     backoff: Backoff = exponential_backoff
     queue_priority: int = 100
+    batch_fn: BatchFn | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ class Registry:
     periodic: dict[str, PeriodicSpec] = field(default_factory=dict)
     # event type ("*" = all) -> (task name, predicate): handlers an event gets only when the predicate says so
     conditional: dict[str, list[tuple[str, Wants]]] = field(default_factory=dict)
+    relays: dict[str, list[Relay]] = field(default_factory=dict)  # event type ("*" = all) -> relays
+
+    def relays_of(self, event_type: str) -> list[Relay]:
+        return [*self.relays.get(event_type, []), *self.relays.get("*", [])]
 
     def handler_tasks(self, event_type: str) -> list[str]:
         """The handlers every event of ``event_type`` gets (conditional ones are not listed)."""
@@ -110,7 +120,30 @@ def task(
     def register(fn: TaskFn) -> TaskFn:
         if name in REGISTRY.tasks and REGISTRY.tasks[name].fn is not fn:
             raise ValueError(f"task {name!r} is already registered")
-        REGISTRY.tasks[name] = TaskSpec(name, fn, max_attempts, lease_seconds, backoff, priority)
+        batch_fn = REGISTRY.tasks[name].batch_fn if name in REGISTRY.tasks else None
+        REGISTRY.tasks[name] = TaskSpec(name, fn, max_attempts, lease_seconds, backoff, priority, batch_fn)
+        return fn
+
+    return register
+
+
+def batch_of(task_name: str) -> Callable[[BatchFn], BatchFn]:
+    """Declare the set-based form of an already registered task.
+
+    The worker may hand it several claimed jobs of ``task_name`` that share one workspace, in job order,
+    inside one transaction, instead of running the single handler once per job. It must have exactly
+    the database effects of the single handler run for each job in that order, and must not commit.
+    If it raises, the worker rolls the whole batch back and runs each job on its own with the single
+    handler, so a job that fails is retried, backed off and buried alone, as if never batched.
+    """
+
+    def register(fn: BatchFn) -> BatchFn:
+        spec = REGISTRY.tasks.get(task_name)
+        if spec is None:
+            raise KeyError(f"batch_of({task_name!r}): register the task itself first")
+        if spec.batch_fn is not None and spec.batch_fn is not fn:
+            raise ValueError(f"task {task_name!r} already has a batch handler")
+        REGISTRY.tasks[task_name] = replace(spec, batch_fn=fn)
         return fn
 
     return register
@@ -137,6 +170,24 @@ def on_event(
             conditional = REGISTRY.conditional.setdefault(event_type, [])
             if all(existing != task_name for existing, _ in conditional):
                 conditional.append((task_name, wants))
+        return fn
+
+    return register
+
+
+def relay(event_type: str) -> Callable[[Relay], Relay]:
+    """Run ``fn(session, workspace_id, event_type, payload)`` inside ``record_event`` for each event of
+    ``event_type`` ("*" for every event), in the recording transaction, instead of through a job.
+
+    Only for reactions that merely schedule other work, and only through ``enqueue_debounced_at_commit``
+    (which takes its rows last, at commit, in one lock order): a relay must not read or lock anything,
+    it runs on every write. It saves the job row (insert, claim, success) a relaying handler would cost.
+    """
+
+    def register(fn: Relay) -> Relay:
+        relays = REGISTRY.relays.setdefault(event_type, [])
+        if fn not in relays:
+            relays.append(fn)
         return fn
 
     return register
