@@ -3,8 +3,6 @@ and concurrent senders of one order or one new customer on PostgreSQL."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -24,6 +22,7 @@ from patronage.kit.db import Database
 from patronage.kit.jobs.models import DomainEvent, Job
 from tests.conftest import Tenant
 from tests.events.helpers import count, customer, domain_events, order_body
+from tests.racing import race
 
 URL = "/api/v1/orders"
 
@@ -195,30 +194,6 @@ def test_ensure_customer_yields_to_an_identity_that_already_names_the_id(tenant:
 
 
 # ---- concurrent senders (PostgreSQL) --------------------------------------------------------------
-def _race(db: Database, first: Callable[[Session], Any], second: Callable[[Session], Any]) -> list[Any]:
-    """``first`` writes and holds its transaction open while ``second`` runs into the same unique keys."""
-    outcomes: list[Any] = [None, None]
-    wrote = threading.Event()
-
-    def run_first() -> None:
-        with db.unit_of_work() as session:
-            outcomes[0] = first(session)
-            wrote.set()
-            time.sleep(0.4)  # the second writer now waits on the unique indexes
-
-    def run_second() -> None:
-        wrote.wait(10)
-        with db.unit_of_work() as session:
-            outcomes[1] = second(session)
-
-    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return outcomes
-
-
 def _record(ws: int, body: dict[str, Any]) -> Callable[[Session], Any]:
     return lambda s: order_service.upsert_order(s, ws, OrderIn.model_validate(body), actor="test")[0]
 
@@ -226,10 +201,10 @@ def _record(ws: int, body: dict[str, Any]) -> Callable[[Session], Any]:
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_one_new_order_sent_twice_at_once_is_recorded_once(db: Database, tenant: Tenant) -> None:
     ws, body = tenant.workspace_id, order_body(customer_external_id="race-1")
-    assert _race(db, _record(ws, body), _record(ws, body)) == ["created", "unchanged"]
+    assert race(db, _record(ws, body), _record(ws, body)) == ["created", "unchanged"]
     changed = order_body("2001", customer_external_id="race-2")
     later = {**changed, "status": "shipped"}
-    assert _race(db, _record(ws, changed), _record(ws, later)) == ["created", "updated"]
+    assert race(db, _record(ws, changed), _record(ws, later)) == ["created", "updated"]
     assert count(db, Order) == 2 and count(db, Customer) == 2
     for external_id in ("race-1", "race-2"):
         c = customer(db, external_id)
@@ -241,7 +216,7 @@ def test_one_new_order_sent_twice_at_once_is_recorded_once(db: Database, tenant:
 @pytest.mark.parametrize("backend", ["postgres"])
 def test_two_first_orders_of_one_new_customer_at_once_share_one_profile(db: Database, tenant: Tenant) -> None:
     ws = tenant.workspace_id
-    outcomes = _race(db, _record(ws, order_body("a-1", customer_external_id="twin")),
+    outcomes = race(db, _record(ws, order_body("a-1", customer_external_id="twin")),
                      _record(ws, order_body("a-2", customer_external_id="twin")))
     assert outcomes == ["created", "created"]
     c = customer(db, "twin")
