@@ -4,14 +4,17 @@ the same values, totals and content hash when valid, the same error when not."""
 from __future__ import annotations
 
 import copy
+import json
 import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from patronage.events import rules
-from patronage.events.importer.prepare import PreparedOrder, _fast, from_values, prepare
+from patronage.events.importer.prepare import PreparedOrder, _fast, from_values, prepare, prepare_json
 from patronage.events.schemas import OrderIn, content_hash
 from patronage.kit.errors import PatronageError
 
@@ -102,3 +105,130 @@ def test_from_values_hashes_like_the_api() -> None:
     prepared = from_values(model.model_dump())
     assert prepared.digest == content_hash(model)
     assert prepared.model() == model
+
+
+# ---- JSON Lines: validated from the line's bytes (``prepare_json``) --------------------------------------
+def json_outcome(line: bytes) -> tuple[Any, ...] | None:
+    """What the import's fast JSON path makes of a line: None when it leaves it to ``json.loads`` + ``prepare``."""
+    prepared = prepare_json(line)
+    return None if prepared is None else _with_canonical(prepared)
+
+
+def _with_canonical(prepared: PreparedOrder) -> tuple[Any, ...]:
+    return prepared.data, prepared.digest, prepared.subtotal, prepared.total, prepared.canonical
+
+
+def api_outcome(line: bytes) -> tuple[Any, ...] | str:
+    """What the API makes of the same line: ``json.loads``, then ``OrderIn`` (through ``prepare``)."""
+    result = outcome(json.loads(line))
+    return result if isinstance(result, str) else _with_canonical(result)
+
+
+def assert_json_path_agrees(line: bytes) -> None:
+    fast = json_outcome(line)
+    if fast is not None:
+        api = api_outcome(line)
+        assert fast == api
+        # Same values in the same form (Decimal("10.0") == Decimal("10") would hide a difference).
+        assert repr(fast[0]) == repr(api[0])
+
+
+@pytest.mark.parametrize(("path", "value"), EDITS)
+def test_the_json_path_agrees_with_the_api(path: tuple[Any, ...], value: Any) -> None:
+    assert_json_path_agrees(json.dumps(edited(path, value)).encode())
+
+
+# Raw JSON texts for one amount: floats in every form, integers, strings the plain form does not cover.
+AMOUNTS = ["10", "10.0", "1e2", "1E2", "0.1e1", "10.990", "10.5", "-0", "-0.0", "0", "1.00000000000000000001",
+           "12345678901234.1234", "123456789012345.1", "1e-5", "1e16", '"10.00"', '" 10.00 "', '"1e2"', '"-0"',
+           '"0010.5"', '"10."', '".5"', '"+1"', '"1_000"', '"NaN"', '"Infinity"', "true", "null", '"10.00\\u0000"']
+
+
+@pytest.mark.parametrize("amount", AMOUNTS)
+@pytest.mark.parametrize("field", ["unit_price", "discount", "total", "other_total", "shipping_total"])
+def test_json_amounts_agree_with_the_api(field: str, amount: str) -> None:
+    data = copy.deepcopy(BASE)
+    target = data["lines"][1] if field in ("unit_price", "discount") else data
+    target[field] = "__AMOUNT__"
+    if field != "total":
+        data["total"] = None
+    assert_json_path_agrees(json.dumps(data).replace('"__AMOUNT__"', amount).encode())
+
+
+JSON_EDGES = [
+    b'{"external_id":" padded ","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z","total":"1"}',
+    b'{"external_id":"A","customer_external_id":" c ","placed_at":"2024-01-05T10:00:00Z",'
+    b'"lines":[{"unit_price":"1"}],"total":"1"}',
+    b'{"external_id":"A","external_id":"B","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z",'
+    b'"lines":[{"unit_price":"1"}]}',
+    b'{"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z",'
+    b'"lines":[{"unit_price":"1","name":"\\ud800"}]}',
+    b'{"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z",'
+    b'"lines":[{"unit_price":"1","name":"\\ud83d\\ude00 \\u00e9"}]}',
+    b'{"external_id":"A\\u0000","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z",'
+    b'"lines":[{"unit_price":"1"}]}',
+    b'{"external_id":"A","customer_external_id":"c","placed_at":1700000000.5,"lines":[{"unit_price":"1"}]}',
+    b'{"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00+05:30",'
+    b'"lines":[{"unit_price":"1","quantity":2.0,"is_reward":"yes"}],"taxes_included":1}',
+    b'{"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z","lines":[{"unit_price":"1"}],'
+    b'"attributes":{"a":1,"a":[0.1,1e400,NaN,123456789012345678901234567890],"b":{"c":null}}}',
+    b'{"external_id":"A","customer_email":" Ana@Example.COM ","placed_at":"2024-01-05T10:00:00Z",'
+    b'"currency":"eur","lines":[{"unit_price":"1"}]}',
+    b'{"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z",'
+    b'"lines":[{"unit_price":"1","quantity":1000001}]}',
+    b'{"external_id":5,"customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z","lines":[{"unit_price":"1"}]}',
+    b' {"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z","lines":[{"unit_price":"1"}]}',
+]
+
+
+@pytest.mark.parametrize("line", JSON_EDGES)
+def test_json_edge_cases_agree_with_the_api(line: bytes) -> None:
+    assert_json_path_agrees(line)
+
+
+def test_the_json_path_keeps_the_external_id_as_written() -> None:
+    # A padded id is left to ``json.loads``: the error report quotes the id as the file wrote it.
+    assert prepare_json(JSON_EDGES[0]) is None
+    assert prepare_json(JSON_EDGES[1]) is not None  # only the order's own id must be unpadded
+
+
+def test_the_json_path_takes_plainly_valid_orders() -> None:
+    prepared = prepare_json(json.dumps(BASE).encode())
+    assert prepared is not None and _with_canonical(prepared) == api_outcome(json.dumps(BASE).encode())
+
+
+_money_text = st.one_of(
+    st.sampled_from([0, 1, 2, 4, 5]).flatmap(
+        lambda places: st.decimals(allow_nan=False, allow_infinity=False, places=places)).map(str),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=-1e16, max_value=1e16).map(repr),
+    st.integers(min_value=-(10**19), max_value=10**19).map(str),
+    st.from_regex(r"-?[0-9]{1,16}(\.[0-9]{0,6})?([eE][-+]?[0-9]{1,2})?", fullmatch=True),
+)
+
+
+@given(
+    amounts=st.lists(st.tuples(_money_text, st.booleans()), min_size=1, max_size=3),
+    total=st.one_of(st.none(), _money_text),
+)
+@settings(max_examples=300, deadline=None)
+def test_random_json_amounts_agree_with_the_api(amounts: list[tuple[str, bool]], total: str | None) -> None:
+    lines = ",".join(
+        f'{{"sku":"S","quantity":2,"unit_price":{text if as_number else json.dumps(text)}}}'
+        for text, as_number in amounts
+    )
+    line = ('{"external_id":"A","customer_external_id":"c","placed_at":"2024-01-05T10:00:00Z",'
+            f'"lines":[{lines}],"total":{"null" if total is None else json.dumps(total)}}}')
+    try:
+        json.loads(line)
+    except ValueError:
+        return  # not JSON (a number form JSON does not have): ``JsonLine.record`` reports it
+    assert_json_path_agrees(line.encode())
+
+
+@given(st.text(max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_random_texts_agree_with_the_api(text: str) -> None:
+    for field in ("external_id", "customer_external_id", "store", "currency", "customer_email"):
+        data = {**BASE, field: text}
+        assert_json_path_agrees(json.dumps(data).encode())
+        assert_json_path_agrees(json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogatepass"))

@@ -5,6 +5,7 @@ settings as it found them."""
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ from sqlalchemy import select, text
 
 from patronage.customers.models import Customer
 from patronage.events.importer import runner, stream
-from patronage.events.importer.packed import OrderCodec
+from patronage.events.importer.packed import OrderCodec, Packed
 from patronage.events.importer.prepare import prepare
+from patronage.events.importer.readers import open_records
 from patronage.events.importer.runner import ImportReport, run_import
 from patronage.events.models import Order, OrderLine, Product
 from patronage.events.schemas import OrderIn
 from patronage.kit.db import BULK_SQLITE_PRAGMAS, Database
+from patronage.kit.errors import PatronageError
 from patronage.kit.upsert import row_encoder
 from tests.conftest import Tenant
 
@@ -155,3 +158,49 @@ def test_a_reader_process_ends_when_the_import_stops_early(tmp_path: Path) -> No
     started = time.monotonic()
     chunks.close()
     assert time.monotonic() - started < 5  # not the 10 s join timeout: the reader saw the pipe close
+
+
+def edge_cases_file(path: Path) -> Path:
+    rows: list[Any] = [order(n) for n in range(12)]
+    rows[1] = {**order(1), "external_id": "  o-1  "}  # padded: reported as written
+    rows[2] = "[1, 2]"
+    rows[3] = {**order(3), "lines": [{"sku": "TEA", "quantity": 2, "unit_price": 10.0}], "total": None}
+    rows[4] = {**order(4), "customer_external_id": None, "customer_email": " Ann@Example.com "}
+    rows[5] = {**order(5), "store": "nul\x00", "unknown": 1}
+    rows[6] = {**order(6), "lines": [{"sku": "TEA", "quantity": 10**7, "unit_price": "1"}]}
+    rows[7] = {**order(7), "discount_total": "1.5", "total": None, "attributes": {"a": [1, 2.5e3]}}
+    rows[8] = {**order(8), "total": "999.00"}
+    rows[9] = '{"external_id": "o-9", "placed_at": '
+    rows[10] = {key: value for key, value in order(10).items() if key != "placed_at"}
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace('"o-11"', '"o-11" ').encode() + b"\n  \n")
+    return path
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_json_lines_read_as_records_one_by_one_would(tmp_path: Path, dialect: str) -> None:
+    # The reader validates JSON Lines from their bytes; parsing each record and validating it as the API
+    # does must give the same packed orders (values, hashes, canonical JSON) and the same failures.
+    source = edge_cases_file(tmp_path / "edges.jsonl")
+    codec = OrderCodec(dialect, "EUR")
+    expected_orders, expected_failures = [], []
+    for record in open_records(source, "jsonl", "orders"):
+        item = stream.validate_order(record)
+        if isinstance(item, PatronageError):
+            expected_failures.append((record.line, record.key, *stream.describe(item)))
+        else:
+            expected_orders.append(codec.pack(item, record.line, record.key))
+    chunks = list(stream.order_chunks(stream.OrderFile(source, "jsonl", 5, dialect, "EUR")))
+    assert [p for c in chunks for p in c.orders] == expected_orders
+    assert [f for c in chunks for f in c.failures] == expected_failures
+    assert len(expected_failures) == 6 and expected_orders[1].key == "  o-1  "
+
+
+def test_a_chunk_crosses_the_pipe_unchanged(tmp_path: Path) -> None:
+    source = edge_cases_file(tmp_path / "edges.jsonl")
+    for chunk in stream.order_chunks(stream.OrderFile(source, "jsonl", 100, "postgresql", "EUR")):
+        back = pickle.loads(pickle.dumps(chunk))
+        assert (back.read, back.consumed, back.orders, back.failures) == (
+            chunk.read, chunk.consumed, chunk.orders, chunk.failures)
+        assert all(isinstance(p, Packed) for p in back.orders)
+        assert [p.model() for p in back.orders] == [p.model() for p in chunk.orders]

@@ -65,7 +65,8 @@ class CustomerScores(Base):
     __table_args__ = (Index("ix_customer_scores_ws_segment", "workspace_id", "rfm_segment"),)
 
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    # Indexed by ix_customer_scores_ws_segment, which starts with it.
+    workspace_id: Mapped[int] = mapped_column(BigId, ForeignKey("workspaces.id", ondelete="CASCADE"))
     rfm_r: Mapped[int | None]
     rfm_f: Mapped[int | None]
     rfm_m: Mapped[int | None]

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Customer, CustomerIdentity
+from patronage.kit.upsert import matching_batches
 
 IdentityKey = tuple[str, str]  # (kind, normalised value)
 
@@ -24,11 +25,9 @@ def find_customer_ids(session: Session, workspace_id: int, keys: Iterable[Identi
     # One kind per query (``kind = ? AND value IN (...)``): a plain range of the unique index on both
     # databases, where a row-value IN of pairs is not always planned as one.
     for kind, values in by_kind.items():
-        for start in range(0, len(values), 500):
+        for matching in matching_batches(session, CustomerIdentity.value, values):
             stmt = select(CustomerIdentity.value, CustomerIdentity.customer_id).where(
-                CustomerIdentity.workspace_id == workspace_id,
-                CustomerIdentity.kind == kind,
-                CustomerIdentity.value.in_(values[start : start + 500]),
+                CustomerIdentity.workspace_id == workspace_id, CustomerIdentity.kind == kind, matching
             )
             for value, customer_id in session.execute(stmt):
                 found[(kind, value)] = customer_id
@@ -36,13 +35,12 @@ def find_customer_ids(session: Session, workspace_id: int, keys: Iterable[Identi
 
 
 def _follow_merges(session: Session, workspace_id: int, found: dict[IdentityKey, int]) -> dict[IdentityKey, int]:
-    ids = set(found.values())
-    if not ids:
-        return found
-    stmt = select(Customer.id, Customer.merged_into_id).where(
-        Customer.workspace_id == workspace_id, Customer.id.in_(ids), Customer.merged_into_id.is_not(None)
-    )
-    redirects: dict[int, int | None] = {cid: into for cid, into in session.execute(stmt)}
+    redirects: dict[int, int | None] = {}
+    for matching in matching_batches(session, Customer.id, list(found.values())):
+        stmt = select(Customer.id, Customer.merged_into_id).where(
+            Customer.workspace_id == workspace_id, matching, Customer.merged_into_id.is_not(None)
+        )
+        redirects.update({cid: into for cid, into in session.execute(stmt)})
     if not redirects:
         return found
     for key, first_id in found.items():

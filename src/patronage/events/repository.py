@@ -28,6 +28,7 @@ from patronage.events.models import (
 from patronage.kit.clock import utcnow
 from patronage.kit.insert_once import InsertOnce
 from patronage.kit.repository import WorkspaceRepository
+from patronage.kit.upsert import matching_batches
 
 CHUNK = 500
 ORDERS = cast(Table, Order.__table__)
@@ -95,9 +96,9 @@ class OrderRepository(WorkspaceRepository[Order]):
     def fingerprints(self, external_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
         """external_id -> (order id, content hash) for the known ones."""
         found: dict[str, tuple[int, str | None]] = {}
-        for chunk in _chunks(external_ids):
+        for matching in matching_batches(self.session, Order.external_id, external_ids):
             stmt = select(Order.external_id, Order.id, Order.content_hash).where(
-                Order.workspace_id == self.workspace_id, Order.external_id.in_(chunk)
+                Order.workspace_id == self.workspace_id, matching
             )
             for external_id, order_id, digest in self.session.execute(stmt):
                 found[external_id] = (order_id, digest)

@@ -203,9 +203,10 @@ class Database:
 
 
 # A bulk load touches index pages all over tables of millions of rows: a 256 MiB page cache (instead of
-# 2 MiB) keeps them in memory, and a checkpoint every ~40 MiB of WAL (instead of ~4 MiB) copies a page
-# rewritten by many chunks once. Both are per connection and reset when the load ends.
-BULK_SQLITE_PRAGMAS: dict[str, int] = {"cache_size": -262_144, "wal_autocheckpoint": 10_000}
+# 2 MiB) keeps them in memory, and a checkpoint every ~200 MiB of WAL (instead of ~4 MiB) copies a page
+# rewritten by many transactions once (1M-order import: 8.8 -> 6.4 s in commits). Both are per
+# connection and reset when the load ends.
+BULK_SQLITE_PRAGMAS: dict[str, int] = {"cache_size": -262_144, "wal_autocheckpoint": 50_000}
 
 
 def _factory(bind: Engine | Connection) -> sessionmaker[Session]:

@@ -16,10 +16,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ColumnElement, Dialect, Integer, Numeric, Row, Table, func, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    Dialect,
+    Integer,
+    Numeric,
+    Row,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
 
@@ -124,13 +138,23 @@ def row_encoder(dialect_name: str, table: Table, columns: Sequence[str]) -> Call
     and instants, which ``COPY`` parses exactly as it parses psycopg's own dumps of them.
     """
     dialect = _dialect(dialect_name)
+
+    # The usual UTC instant without the general functions' checks and ``replace`` (isoformat ends "+00:00").
+    def sqlite_instant(value: datetime) -> str:
+        return value.isoformat(" ", "microseconds")[:-6] if value.tzinfo is UTC else _sqlite_instant(value)
+
+    def pg_instant(value: datetime) -> str:
+        return value.isoformat() if value.tzinfo is UTC else _pg_copy_instant(value)
+
     processors: list[tuple[int, Processor]] = []
     for index, name in enumerate(columns):
         column_type = table.c[name].type
         impl = column_type.dialect_impl(dialect)
         processor: Processor | bool | None
         if dialect.name == "postgresql" and isinstance(column_type, UTCDateTime):
-            processor = _pg_copy_instant
+            processor = pg_instant
+        elif dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
+            processor = sqlite_instant
         elif dialect.name == "postgresql" and isinstance(impl, Numeric) and not isinstance(impl, Integer):
             processor = str
         elif dialect.name == "sqlite" and isinstance(impl, Boolean):
@@ -211,6 +235,15 @@ def execute_many(session: Session, stmt: ClauseElement, rows: Sequence[Mapping[s
     connection.exec_driver_sql(compiled.string, params)
 
 
+# The sequence is resolved once, in a subquery the planner keeps (OFFSET 0): ``nextval(pg_get_serial_
+# sequence(...))`` per row would look the name up in the catalog for every id, ten times the cost of the
+# nextval calls themselves. Each id is still its own nextval, so concurrent sessions never share one.
+_PG_NEXT_IDS = text(
+    "SELECT nextval(s.seq) FROM (SELECT CAST(pg_get_serial_sequence(:table, 'id') AS regclass) AS seq OFFSET 0) s"
+    " CROSS JOIN generate_series(1, :n)"
+)
+
+
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     """``count`` fresh primary keys for ``table``, for rows inserted *right after* in this transaction.
 
@@ -221,11 +254,28 @@ def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     if count <= 0:
         return []
     if dialect_name(session) == "postgresql":
-        stmt = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
-        return [int(v) for v in session.execute(stmt, {"table": table.name, "n": count}).scalars()]
+        return [int(v) for v in session.execute(_PG_NEXT_IDS, {"table": table.name, "n": count}).scalars()]
     top = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     start = int(top) + 1
     return list(range(start, start + count))
+
+
+def matching_batches(
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any], *, size: int = 500
+) -> list[ColumnElement[bool]]:
+    """Conditions that together match ``column`` against ``values``: one query per condition.
+
+    PostgreSQL gets a single ``column = ANY(:array)``: one round trip and one plan whatever the count,
+    where IN lists of ``size`` cost a round trip and a fresh plan each. SQLite has no arrays and a cap
+    on bound parameters, so it keeps IN lists of ``size`` values.
+    """
+    unique = list(dict.fromkeys(values))
+    if not unique:
+        return []
+    if dialect_name(session) == "postgresql":
+        array = bindparam(None, unique, type_=postgresql.ARRAY(column.type))
+        return [column == any_(array)]
+    return [column.in_(unique[start : start + size]) for start in range(0, len(unique), size)]
 
 
 def insert_with_ids(

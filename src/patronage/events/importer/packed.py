@@ -6,12 +6,16 @@ A ``Packed`` order carries the same order already encoded for the database (``ki
 floats and text on SQLite, text for ``COPY`` on PostgreSQL) in tuples of plain values, plus its
 content hash and its canonical JSON (from which ``model()`` rebuilds the ``OrderIn`` for the rare order
 that takes the single-order service: a changed re-send, a repeat, a customer known by e-mail only).
+Its fields are plain values, so a chunk of them crosses the reader's pipe as one ``marshal`` blob
+(``stream.OrderChunk``) and comes back as ``Packed`` through ``packed_from_tuples``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table
@@ -53,6 +57,17 @@ class Packed(NamedTuple):
         return order_from_canonical(self.canonical)
 
 
+# ``Packed`` from a tuple of its fields in C: ``Packed(...)`` and its pickling run Python code per order.
+_as_packed = partial(tuple.__new__, Packed)
+_line_values = itemgetter(*PACKED_LINE_COLUMNS)  # a prepared line's values, in PACKED_LINE_COLUMNS order
+_order_amounts = itemgetter("discount_total", "shipping_total", "tax_total", "other_total", "taxes_included")
+
+
+def packed_from_tuples(rows: Iterable[tuple[Any, ...]]) -> list[Packed]:
+    """Packed orders back from plain tuples of their fields (how a chunk crosses the reader's pipe)."""
+    return list(map(_as_packed, rows))
+
+
 class OrderCodec:
     """Packs prepared orders for one database dialect; the workspace currency fills a missing one."""
 
@@ -67,21 +82,15 @@ class OrderCodec:
     def pack(self, prepared: PreparedOrder, line: int = 0, key: str | None = None) -> Packed:
         o = prepared.data
         external_id = o["external_id"]
-        canonical = prepared.canonical or canonical_json(o)
         row = self._order((
-            external_id, o["currency"] or self.currency, prepared.subtotal, o["discount_total"],
-            o["shipping_total"], o["tax_total"], o["other_total"], o["taxes_included"], prepared.total,
+            external_id, o["currency"] or self.currency, prepared.subtotal, *_order_amounts(o), prepared.total,
             o["channel"], o["store"], o["status"], o["placed_at"], o["attributes"], prepared.digest,
         ))
-        encode_line = self._line
-        lines = tuple(encode_line((
-            item["line_id"], item["sku"], item["name"], item["category"], item["quantity"], item["unit_price"],
-            item["discount"], item["is_reward"],
-        )) for item in o["lines"])
-        return Packed(
-            line, external_id if key is None or key == external_id else key, external_id,
-            o["customer_external_id"], prepared.digest, canonical, row, lines, any(map(wants_catalogue, lines)),
-        )
+        lines = tuple(map(self._line, map(_line_values, o["lines"])))
+        return _as_packed((
+            line, external_id if key is None or key == external_id else key, external_id, o["customer_external_id"],
+            prepared.digest, prepared.canonical or canonical_json(o), row, lines, any(map(wants_catalogue, lines)),
+        ))
 
     def writer_order_values(self, workspace_id: int, source: str, now: datetime) -> tuple[Any, ...]:
         """WRITER_ORDER_COLUMNS, encoded once per chunk."""

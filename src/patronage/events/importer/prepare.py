@@ -2,10 +2,17 @@
 
 Building a pydantic model per order (and its lines) costs more than everything else the import does
 per order, so the happy path validates into plain dicts with a ``TypeAdapter`` over TypedDicts that
-carry the same constraints as ``OrderIn``, and checks the money rule on those dicts. It is a filter, not
-a second rule book: anything it does not accept as plainly valid is validated again by ``OrderIn`` and
-``rules.check_order`` themselves, so every error (and every edge case it does not handle) is the API's.
-``tests/events/test_import_prepare.py`` checks that both agree - values, totals and ``content_hash``.
+carry the same constraints and defaults as ``OrderIn``, and checks the money rule on those dicts. It is a
+filter, not a second rule book: anything it does not accept as plainly valid is validated again by
+``OrderIn`` and ``rules.check_order`` themselves, so every error (and every edge case it does not handle)
+is the API's. ``tests/events/test_import_prepare.py`` checks that both agree - values, totals and
+``content_hash``.
+
+A JSON Lines record is validated straight from its bytes (``prepare_json``: pydantic-core's parser, no
+``json.loads``). The API parses with ``json.loads`` first, so that path is narrower still: money must be
+a plain decimal string or a JSON integer (a JSON float such as ``1e2`` would become ``Decimal("100")``
+where the API gets ``Decimal("100.0")``) and the order's ``external_id`` must be unpadded (it is also the
+record's key in the error report, which quotes it as written). Anything else takes the ``json.loads`` path.
 """
 
 from __future__ import annotations
@@ -16,7 +23,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import CoreSchema, core_schema
 from typing_extensions import TypedDict
 
 from patronage.events import rules
@@ -39,9 +56,49 @@ from patronage.kit.schemas import storable_problem
 ZERO = Decimal(0)
 # ``Input`` refuses NUL characters in any text (PostgreSQL cannot store them): a pattern here, in Rust.
 _NO_NUL = r"^[^\x00]*$"
+# Nothing for ``strip_whitespace`` to strip (Rust's ``trim`` and ``\s`` agree on what whitespace is).
+_UNPADDED = r"^[^\s\x00](?:[^\x00]*[^\s\x00])?$"
+
+
+def _json_first(accepted: CoreSchema) -> GetPydanticSchema:
+    """JSON input must pass ``accepted`` and is then validated as the Python value ``json.loads`` gives;
+    Python input is validated as usual. Keeps ``validate_json`` where it agrees with the API."""
+
+    def schema(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        python = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.chain_schema([accepted, python]), python_schema=python
+        )
+
+    return GetPydanticSchema(schema)
+
+
+# Money in JSON as the API's examples write it: a string whose form makes it valid (up to 14 whole digits
+# and 4 decimals, as ``max_digits=18, decimal_places=4`` allow), turned into the same Decimal pydantic makes
+# of it, without its digit counting. Integers take the API's validation. A JSON float is refused: it would
+# become a Decimal by another route than the API's ``float`` -> ``str`` -> ``Decimal`` (``1e2`` -> 100, not 100.0).
+PLAIN_AMOUNT = r"^-?(?:0|[1-9][0-9]{0,13})(?:\.[0-9]{1,4})?$"
+PLAIN_NON_NEGATIVE = r"^(?:0|[1-9][0-9]{0,13})(?:\.[0-9]{1,4})?$"
+
+
+def _json_money(plain: str) -> GetPydanticSchema:
+    def schema(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        python = handler(source)
+        text = core_schema.chain_schema([
+            core_schema.str_schema(strict=True, pattern=plain), core_schema.no_info_plain_validator_function(Decimal),
+        ])
+        integer = core_schema.chain_schema([core_schema.int_schema(strict=True), python])
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.union_schema([text, integer]), python_schema=python
+        )
+
+    return GetPydanticSchema(schema)
+
+
+_AS_WRITTEN = _json_first(core_schema.str_schema(strict=True, strip_whitespace=False, pattern=_UNPADDED))
+_Money = Annotated[Amount, _json_money(PLAIN_AMOUNT)]
+_NonNegativeMoney = Annotated[NonNegative, _json_money(PLAIN_NON_NEGATIVE)]
 _Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_NO_NUL)]
-
-
 _LineId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_NO_NUL)]
 _Sku = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=_NO_NUL)]
 _Text200 = Annotated[str, StringConstraints(max_length=200, pattern=_NO_NUL)]
@@ -50,51 +107,51 @@ _Text300 = Annotated[str, StringConstraints(max_length=300, pattern=_NO_NUL)]
 _CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The API model's default for a field that may be left out: the validated dict is then complete,
+    in the model's field order (the canonical JSON's)."""
+    info = model.model_fields[name]
+    if info.default_factory is not None:
+        return Field(default_factory=info.default_factory)
+    return Field(default=info.default)
+
+
 class _Line(TypedDict):
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
 
-    line_id: NotRequired[_LineId | None]
-    sku: NotRequired[_Sku | None]
-    name: NotRequired[_Text300 | None]
-    category: NotRequired[_Text200 | None]
-    quantity: NotRequired[Annotated[int, Field(ge=1, le=1_000_000)]]
-    unit_price: Amount
-    discount: NotRequired[NonNegative]
-    is_reward: NotRequired[bool]
+    line_id: NotRequired[Annotated[_LineId | None, _default(OrderLineIn, "line_id")]]
+    sku: NotRequired[Annotated[_Sku | None, _default(OrderLineIn, "sku")]]
+    name: NotRequired[Annotated[_Text300 | None, _default(OrderLineIn, "name")]]
+    category: NotRequired[Annotated[_Text200 | None, _default(OrderLineIn, "category")]]
+    quantity: NotRequired[Annotated[int, Field(ge=1, le=1_000_000), _default(OrderLineIn, "quantity")]]
+    unit_price: _Money
+    discount: NotRequired[Annotated[_NonNegativeMoney, _default(OrderLineIn, "discount")]]
+    is_reward: NotRequired[Annotated[bool, _default(OrderLineIn, "is_reward")]]
 
 
 class _Order(TypedDict):
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
 
-    external_id: _Id
-    customer_external_id: NotRequired[_Id | None]
-    customer_email: NotRequired[Email]
+    external_id: Annotated[_Id, _AS_WRITTEN]
+    customer_external_id: NotRequired[Annotated[_Id | None, _default(OrderIn, "customer_external_id")]]
+    customer_email: NotRequired[Annotated[Email, _default(OrderIn, "customer_email")]]
     placed_at: Instant
-    currency: NotRequired[Currency | None]
-    channel: NotRequired[Channel | None]
-    store: NotRequired[_Text200 | None]
-    status: NotRequired[OrderStatus]
-    lines: NotRequired[Annotated[list[_Line], Field(max_length=MAX_LINES)]]
-    subtotal: NotRequired[NonNegative | None]
-    discount_total: NotRequired[NonNegative]
-    shipping_total: NotRequired[NonNegative]
-    tax_total: NotRequired[NonNegative]
-    other_total: NotRequired[Amount]
-    taxes_included: NotRequired[bool]
-    total: NotRequired[NonNegative | None]
-    attributes: NotRequired[dict[str, Any]]
+    currency: NotRequired[Annotated[Currency | None, _default(OrderIn, "currency")]]
+    channel: NotRequired[Annotated[Channel | None, _default(OrderIn, "channel")]]
+    store: NotRequired[Annotated[_Text200 | None, _default(OrderIn, "store")]]
+    status: NotRequired[Annotated[OrderStatus, _default(OrderIn, "status")]]
+    lines: NotRequired[Annotated[list[_Line], Field(max_length=MAX_LINES), _default(OrderIn, "lines")]]
+    subtotal: NotRequired[Annotated[_NonNegativeMoney | None, _default(OrderIn, "subtotal")]]
+    discount_total: NotRequired[Annotated[_NonNegativeMoney, _default(OrderIn, "discount_total")]]
+    shipping_total: NotRequired[Annotated[_NonNegativeMoney, _default(OrderIn, "shipping_total")]]
+    tax_total: NotRequired[Annotated[_NonNegativeMoney, _default(OrderIn, "tax_total")]]
+    other_total: NotRequired[Annotated[_Money, _default(OrderIn, "other_total")]]
+    taxes_included: NotRequired[Annotated[bool, _default(OrderIn, "taxes_included")]]
+    total: NotRequired[Annotated[_NonNegativeMoney | None, _default(OrderIn, "total")]]
+    attributes: NotRequired[Annotated[dict[str, Any], _default(OrderIn, "attributes")]]
 
 
 _VALIDATE = TypeAdapter(_Order)
-# The defaults of OrderIn / OrderLineIn, in their field order (the order of the canonical JSON).
-ORDER_DEFAULTS: dict[str, Any] = {
-    name: (None if info.is_required() else info.get_default(call_default_factory=True))
-    for name, info in OrderIn.model_fields.items()
-}
-LINE_DEFAULTS: dict[str, Any] = {
-    name: (None if info.is_required() else info.get_default(call_default_factory=True))
-    for name, info in OrderLineIn.model_fields.items()
-}
 
 
 class _FullLine(TypedDict):
@@ -192,18 +249,29 @@ def prepare(raw: dict[str, Any]) -> PreparedOrder:
     return from_model(OrderIn.model_validate(raw))
 
 
+def prepare_json(raw: bytes) -> PreparedOrder | None:
+    """One JSON object's bytes as a prepared order when plainly valid (see the module's docstring);
+    None for anything else: the caller parses it and calls ``prepare``, which has the API's answer."""
+    try:
+        valid: dict[str, Any] = _VALIDATE.validate_json(raw)  # type: ignore[assignment]
+    except ValidationError:
+        return None
+    return _checked(valid)
+
+
 def _fast(raw: dict[str, Any]) -> PreparedOrder | None:
     try:
         valid: dict[str, Any] = _VALIDATE.validate_python(raw)  # type: ignore[assignment]
     except ValidationError:
         return None
-    attributes = valid.get("attributes")
+    return _checked(valid)
+
+
+def _checked(data: dict[str, Any]) -> PreparedOrder | None:
+    """A validated order (every field, defaults filled in) hashed and totalled, if the rules pass."""
+    attributes = data["attributes"]
     if attributes and storable_problem(attributes):
         return None
-    data = {**ORDER_DEFAULTS, **valid}
-    data["lines"] = [{**LINE_DEFAULTS, **line} for line in valid.get("lines", ())]
-    if data["attributes"] is ORDER_DEFAULTS["attributes"]:
-        data["attributes"] = {}  # never share the default dict between orders
     totals = _totals(data)
     if totals is None:
         return None

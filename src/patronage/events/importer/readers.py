@@ -2,6 +2,8 @@
 
 Each record carries the line number it starts on (for the error report). Orders in CSV have one row per
 line item with the order's columns repeated; consecutive rows with the same order id form one order.
+Orders in JSON Lines come as ``JsonLine``s, unparsed: the import validates their bytes directly and
+parses only those its fast path does not take (``JsonLine.record``).
 """
 
 from __future__ import annotations
@@ -43,12 +45,17 @@ class CountingReader:
         self._pending = 0
 
     def lines(self) -> Iterator[str]:
+        for _, text in self.raw_lines():
+            yield text
+
+    def raw_lines(self) -> Iterator[tuple[bytes, str]]:
+        """Each line as read and as decoded (decoding also checks the bytes are UTF-8)."""
         for raw in self.handle:
             self._pending += len(raw)
             if self._pending >= 1 << 20 and self.progress is not None:
                 self.progress(self._pending)
                 self._pending = 0
-            yield raw.decode("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8")
+            yield raw, raw.decode("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8")
         if self.progress is not None and self._pending:
             self.progress(self._pending)
             self._pending = 0
@@ -112,19 +119,34 @@ def _row_dict(row: dict[str | None, Any]) -> dict[str, Any]:
     return out
 
 
-def read_jsonl(handle: IO[bytes], progress: Progress | None = None) -> Iterator[Record]:
-    for number, text in enumerate(CountingReader(handle, progress).lines(), start=1):
-        if not text.strip():
-            continue
+@dataclass(slots=True)
+class JsonLine:
+    """A non-blank line of a JSON Lines file, not parsed yet."""
+
+    line: int
+    raw: bytes  # as in the file
+    text: str  # decoded
+
+    def record(self) -> Record:
+        """The line parsed (or why it cannot be)."""
         try:
-            data = json.loads(text)
+            data = json.loads(self.text)
         except ValueError as exc:
-            yield Record(number, None, f"not valid JSON: {exc}")
-            continue
+            return Record(self.line, None, f"not valid JSON: {exc}")
         if not isinstance(data, dict):
-            yield Record(number, None, "each line must be one JSON object")
-            continue
-        yield Record(number, data, key=_key(data))
+            return Record(self.line, None, "each line must be one JSON object")
+        return Record(self.line, data, key=_key(data))
+
+
+def read_jsonl_lines(handle: IO[bytes], progress: Progress | None = None) -> Iterator[JsonLine]:
+    for number, (raw, text) in enumerate(CountingReader(handle, progress).raw_lines(), start=1):
+        if text.strip():
+            yield JsonLine(number, raw, text)
+
+
+def read_jsonl(handle: IO[bytes], progress: Progress | None = None) -> Iterator[Record]:
+    for line in read_jsonl_lines(handle, progress):
+        yield line.record()
 
 
 def read_csv(handle: IO[bytes], progress: Progress | None = None) -> Iterator[Record]:
@@ -176,3 +198,12 @@ def open_records(path: Path, fmt: Format, kind: str, progress: Progress | None =
             yield from read_orders_csv(handle, progress)
         else:
             yield from read_csv(handle, progress)
+
+
+def open_orders(path: Path, fmt: Format, progress: Progress | None = None) -> Iterator[Record | JsonLine]:
+    """A file's orders: JSON Lines unparsed (``JsonLine``), CSV rows grouped into records."""
+    with path.open("rb") as handle:
+        if fmt == "jsonl":
+            yield from read_jsonl_lines(handle, progress)
+        else:
+            yield from read_orders_csv(handle, progress)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 780f3f9702af
+Revision ID: 752605641341
 Revises: 
-Create Date: 2026-11-23 05:30:39.147792
+Create Date: 2026-11-23 11:45:37.104510
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql  # noqa: F401
 import patronage.kit.types
 from sqlalchemy.dialects import postgresql
 
-revision: str = '780f3f9702af'
+revision: str = '752605641341'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -77,7 +77,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_analytics_refreshes'))
     )
     with op.batch_alter_table('analytics_refreshes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_analytics_refreshes_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_analytics_refreshes_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('analytics_results',
     sa.Column('key', sa.String(length=200), nullable=False),
@@ -92,7 +92,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_analytics_results'))
     )
     with op.batch_alter_table('analytics_results', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_analytics_results_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_analytics_results_ws_key', ['workspace_id', 'key'], unique=True)
 
     op.create_table('api_keys',
@@ -114,7 +113,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_keys_key_hash'))
     )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_api_keys_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_api_keys_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('audit_log',
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -130,7 +129,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_subject', ['workspace_id', 'subject_type', 'subject_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_audit_log_workspace_id'), ['workspace_id'], unique=False)
 
     op.create_table('consent_topics',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -144,7 +142,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_topics'))
     )
     with op.batch_alter_table('consent_topics', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_topics_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_consent_topics_ws_key', ['workspace_id', 'key'], unique=True)
 
     op.create_table('customer_attribute_definitions',
@@ -161,7 +158,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_attribute_definitions'))
     )
     with op.batch_alter_table('customer_attribute_definitions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_attribute_definitions_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_customer_attribute_definitions_ws_name', ['workspace_id', 'name'], unique=True)
 
     op.create_table('customer_settings',
@@ -175,7 +171,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_settings'))
     )
     with op.batch_alter_table('customer_settings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_settings_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_customer_settings_ws', ['workspace_id'], unique=True)
 
     op.create_table('customers',
@@ -206,14 +201,12 @@ def upgrade() -> None:
     sa.Column('updated_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['merged_into_id'], ['customers.id'], name=op.f('fk_customers_merged_into_id_customers'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_customers_workspace_id_workspaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
+    postgresql_with={'fillfactor': 90}
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customers_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_customers_ws_email', ['workspace_id', 'email'], unique=False)
-        batch_op.create_index('ix_customers_ws_last_order', ['workspace_id', 'last_order_at'], unique=False)
         batch_op.create_index('ix_customers_ws_stage', ['workspace_id', 'lifecycle_stage'], unique=False)
-        batch_op.create_index('ix_customers_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_customers_ws_external_id', ['workspace_id', 'external_id'], unique=True, sqlite_where=sa.text('external_id IS NOT NULL'), postgresql_where=sa.text('external_id IS NOT NULL'))
 
     op.create_table('domain_events',
@@ -243,7 +236,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_earning_rule_sets'))
     )
     with op.batch_alter_table('earning_rule_sets', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_earning_rule_sets_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_earning_rule_sets_ws_name', ['workspace_id', 'name'], unique=True)
 
     op.create_table('earning_rule_usage',
@@ -260,7 +252,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_earning_rule_usage'))
     )
     with op.batch_alter_table('earning_rule_usage', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_earning_rule_usage_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_earning_rule_usage_key', ['workspace_id', 'rule_uid', 'customer_id', 'period_key'], unique=True)
 
     op.create_table('event_types',
@@ -275,7 +266,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_event_types'))
     )
     with op.batch_alter_table('event_types', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_event_types_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_event_types_ws_name', ['workspace_id', 'name'], unique=True)
 
     op.create_table('idempotency_keys',
@@ -355,7 +345,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_kpi_goals'))
     )
     with op.batch_alter_table('kpi_goals', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_kpi_goals_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_kpi_goals_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('liability_snapshots',
     sa.Column('day', sa.Date(), nullable=False),
@@ -381,7 +371,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_liability_snapshots'))
     )
     with op.batch_alter_table('liability_snapshots', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_liability_snapshots_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_liability_snapshots_ws_day', ['workspace_id', 'day'], unique=True)
 
     op.create_table('loyalty_settings',
@@ -403,7 +392,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loyalty_settings'))
     )
     with op.batch_alter_table('loyalty_settings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_loyalty_settings_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_loyalty_settings_ws', ['workspace_id'], unique=True)
 
     op.create_table('memberships',
@@ -419,7 +407,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_memberships_user_id'), ['user_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_memberships_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_memberships_workspace_user', ['workspace_id', 'user_id'], unique=True)
 
     op.create_table('products',
@@ -437,7 +424,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_products'))
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_products_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_products_ws_sku', ['workspace_id', 'sku'], unique=True)
 
     op.create_table('promotions',
@@ -463,7 +449,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_promotions'))
     )
     with op.batch_alter_table('promotions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_promotions_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_promotions_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('rewards',
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -494,7 +480,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rewards'))
     )
     with op.batch_alter_table('rewards', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_rewards_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_rewards_ws_active', ['workspace_id', 'active', 'points_cost'], unique=False)
 
     op.create_table('segments',
@@ -512,7 +497,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_segments'))
     )
     with op.batch_alter_table('segments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_segments_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_segments_ws_name', ['workspace_id', 'name'], unique=True)
 
     op.create_table('shopify_shops',
@@ -529,7 +513,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shopify_shops'))
     )
     with op.batch_alter_table('shopify_shops', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_shopify_shops_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_shopify_shops_workspace_id', ['workspace_id'], unique=False)
         batch_op.create_index('uq_shopify_shops_domain', ['shop_domain'], unique=True)
 
     op.create_table('shopify_webhook_receipts',
@@ -547,7 +531,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shopify_webhook_receipts'))
     )
     with op.batch_alter_table('shopify_webhook_receipts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_shopify_webhook_receipts_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_shopify_webhook_receipts_ws_webhook', ['workspace_id', 'webhook_id'], unique=True)
 
     op.create_table('staff_sessions',
@@ -570,7 +553,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('staff_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_staff_sessions_user_id'), ['user_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_staff_sessions_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_staff_sessions_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('tier_programs',
     sa.Column('metric', sa.String(length=20), nullable=False),
@@ -585,7 +568,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tier_programs'))
     )
     with op.batch_alter_table('tier_programs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tier_programs_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_tier_programs_ws', ['workspace_id'], unique=True)
 
     op.create_table('tiers',
@@ -603,7 +585,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tiers'))
     )
     with op.batch_alter_table('tiers', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tiers_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_tiers_ws_name', ['workspace_id', 'name'], unique=True)
 
     op.create_table('webhook_endpoints',
@@ -622,7 +603,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_endpoints'))
     )
     with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_webhook_endpoints_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_webhook_endpoints_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('behaviour_events',
     sa.Column('external_id', sa.String(length=200), nullable=False),
@@ -641,7 +622,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_behaviour_events'))
     )
     with op.batch_alter_table('behaviour_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_behaviour_events_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_behaviour_events_ws_customer_at', ['workspace_id', 'customer_id', 'occurred_at'], unique=False)
         batch_op.create_index('ix_behaviour_events_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_behaviour_events_ws_external_id', ['workspace_id', 'external_id'], unique=True)
@@ -671,7 +651,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_evidence'))
     )
     with op.batch_alter_table('consent_evidence', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_evidence_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_consent_evidence_ws_customer', ['workspace_id', 'customer_id', 'id'], unique=False)
         batch_op.create_index('uq_consent_evidence_token', ['confirmation_digest'], unique=True)
 
@@ -689,7 +668,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_identities_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customer_identities_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_customer_identities_ws_kind_value', ['workspace_id', 'kind', 'value'], unique=True)
 
     op.create_table('customer_scores',
@@ -712,7 +690,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_scores'))
     )
     with op.batch_alter_table('customer_scores', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_scores_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_customer_scores_ws_segment', ['workspace_id', 'rfm_segment'], unique=False)
 
     op.create_table('customer_stage_history',
@@ -731,7 +708,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_stage_history'))
     )
     with op.batch_alter_table('customer_stage_history', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_stage_history_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_customer_stage_history_ws_customer', ['workspace_id', 'customer_id', 'entered_at'], unique=False)
 
     op.create_table('customer_tags',
@@ -746,7 +722,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_tags'))
     )
     with op.batch_alter_table('customer_tags', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_tags_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_customer_tags_ws_tag', ['workspace_id', 'tag'], unique=False)
         batch_op.create_index('uq_customer_tags_customer_tag', ['customer_id', 'tag'], unique=True)
 
@@ -774,7 +749,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_earning_backtests'))
     )
     with op.batch_alter_table('earning_backtests', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_earning_backtests_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_earning_backtests_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('earning_rule_set_versions',
     sa.Column('rule_set_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -795,7 +770,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_earning_rule_set_versions'))
     )
     with op.batch_alter_table('earning_rule_set_versions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_earning_rule_set_versions_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_earning_rule_set_versions_workspace_id', ['workspace_id'], unique=False)
         batch_op.create_index('uq_earning_rule_set_versions_set_version', ['rule_set_id', 'version'], unique=True)
 
     op.create_table('member_magic_links',
@@ -815,7 +790,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('member_magic_links', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_magic_links_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_member_magic_links_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_member_magic_links_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('member_sessions',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -834,7 +809,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('member_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_sessions_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_member_sessions_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_member_sessions_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('orders',
     sa.Column('external_id', sa.String(length=200), nullable=False),
@@ -864,7 +839,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_orders_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_orders_ws_customer_placed', ['workspace_id', 'customer_id', 'placed_at'], unique=False)
         batch_op.create_index('ix_orders_ws_placed', ['workspace_id', 'placed_at'], unique=False)
         batch_op.create_index('ix_orders_ws_updated', ['workspace_id', 'updated_at'], unique=False)
@@ -888,7 +862,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_point_accounts'))
     )
     with op.batch_alter_table('point_accounts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_point_accounts_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_point_accounts_ws_customer', ['workspace_id', 'customer_id'], unique=True)
 
     op.create_table('referral_codes',
@@ -906,7 +879,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_referral_codes'))
     )
     with op.batch_alter_table('referral_codes', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_referral_codes_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_referral_codes_code', ['code'], unique=True)
         batch_op.create_index('uq_referral_codes_ws_customer', ['workspace_id', 'customer_id'], unique=True)
 
@@ -932,7 +904,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_referral_programs'))
     )
     with op.batch_alter_table('referral_programs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_referral_programs_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_referral_programs_ws', ['workspace_id'], unique=True)
 
     op.create_table('referrals',
@@ -964,7 +935,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_referrals'))
     )
     with op.batch_alter_table('referrals', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_referrals_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_referrals_ws_order', ['workspace_id', 'order_id'], unique=False)
         batch_op.create_index('ix_referrals_ws_referrer_created', ['workspace_id', 'referrer_id', 'created_at'], unique=False)
         batch_op.create_index('ix_referrals_ws_status', ['workspace_id', 'status', 'id'], unique=False)
@@ -992,7 +962,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('reward_redemptions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reward_redemptions_reward_id'), ['reward_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_reward_redemptions_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_reward_redemptions_ws_customer_reward', ['workspace_id', 'customer_id', 'reward_id'], unique=False)
         batch_op.create_index('uq_reward_redemptions_source', ['workspace_id', 'customer_id', 'source_type', 'source_id'], unique=True)
 
@@ -1027,7 +996,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tier_credits'))
     )
     with op.batch_alter_table('tier_credits', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tier_credits_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_tier_credits_ws_customer_at', ['workspace_id', 'customer_id', 'occurred_at'], unique=False)
         batch_op.create_index('ix_tier_credits_ws_order', ['workspace_id', 'order_id'], unique=False)
         batch_op.create_index('uq_tier_credits_ws_source', ['workspace_id', 'source_type', 'source_id'], unique=True)
@@ -1051,7 +1019,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tier_history'))
     )
     with op.batch_alter_table('tier_history', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_tier_history_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_tier_history_ws_customer', ['workspace_id', 'customer_id', 'id'], unique=False)
 
     op.create_table('tier_memberships',
@@ -1081,7 +1048,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tier_memberships_override_until'), ['override_until'], unique=False)
         batch_op.create_index(batch_op.f('ix_tier_memberships_review_at'), ['review_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_tier_memberships_tier_id'), ['tier_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_tier_memberships_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_tier_memberships_ws_customer', ['workspace_id', 'customer_id'], unique=True)
 
     op.create_table('webhook_deliveries',
@@ -1104,7 +1070,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_deliveries_endpoint_log', ['endpoint_id', 'id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_webhook_deliveries_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_webhook_deliveries_workspace_id', ['workspace_id'], unique=False)
         batch_op.create_index('uq_webhook_deliveries_endpoint_event', ['endpoint_id', 'event_uid'], unique=True)
 
     op.create_table('consent_states',
@@ -1124,7 +1090,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_states'))
     )
     with op.batch_alter_table('consent_states', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_states_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_consent_states_ws_channel', ['workspace_id', 'channel', 'topic', 'status'], unique=False)
         batch_op.create_index('uq_consent_states_customer_channel_topic', ['customer_id', 'channel', 'topic'], unique=True)
 
@@ -1162,7 +1127,6 @@ def upgrade() -> None:
     with op.batch_alter_table('coupons', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_coupons_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_coupons_redemption_id'), ['redemption_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_coupons_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_coupons_ws_expiring', ['workspace_id', 'status', 'expires_at'], unique=False)
         batch_op.create_index('ix_coupons_ws_promotion', ['workspace_id', 'promotion_id'], unique=False)
         batch_op.create_index('uq_coupons_ws_code', ['workspace_id', 'code'], unique=True)
@@ -1215,7 +1179,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_lines_order_id'), ['order_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_order_lines_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_order_lines_ws_updated', ['workspace_id', 'updated_at'], unique=False)
 
     op.create_table('order_status_changes',
@@ -1234,7 +1197,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_order_status_changes_order_id'), ['order_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_order_status_changes_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_order_status_changes_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('returns',
     sa.Column('external_id', sa.String(length=200), nullable=False),
@@ -1262,7 +1225,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('returns', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_returns_order_id'), ['order_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_returns_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_returns_ws_order_external', ['workspace_id', 'order_external_id'], unique=False)
         batch_op.create_index('ix_returns_ws_updated', ['workspace_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_returns_ws_external_id', ['workspace_id', 'external_id'], unique=True)
@@ -1289,7 +1251,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reward_fulfilments'))
     )
     with op.batch_alter_table('reward_fulfilments', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_reward_fulfilments_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_reward_fulfilments_ws_status', ['workspace_id', 'status', 'id'], unique=False)
         batch_op.create_index('uq_reward_fulfilments_redemption', ['redemption_id'], unique=True)
 
@@ -1311,7 +1272,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('webhook_attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_webhook_attempts_delivery_id'), ['delivery_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_webhook_attempts_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('ix_webhook_attempts_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('coupon_uses',
     sa.Column('coupon_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1335,7 +1296,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('coupon_uses', schema=None) as batch_op:
         batch_op.create_index('ix_coupon_uses_coupon_customer', ['coupon_id', 'customer_id', 'status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_coupon_uses_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('ix_coupon_uses_ws_order', ['workspace_id', 'order_ref'], unique=False)
         batch_op.create_index('uq_coupon_uses_coupon_order', ['coupon_id', 'order_ref'], unique=True)
 
@@ -1356,6 +1316,7 @@ def upgrade() -> None:
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.create_index('ix_ledger_entries_account', ['account_id', 'account'], unique=False)
         batch_op.create_index(batch_op.f('ix_ledger_entries_transaction_id'), ['transaction_id'], unique=False)
+        batch_op.create_index('ix_ledger_entries_workspace_id', ['workspace_id'], unique=False)
 
     op.create_table('point_lots',
     sa.Column('workspace_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -1399,6 +1360,7 @@ def upgrade() -> None:
     with op.batch_alter_table('point_lot_allocations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_point_lot_allocations_lot_id'), ['lot_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_point_lot_allocations_transaction_id'), ['transaction_id'], unique=False)
+        batch_op.create_index('ix_point_lot_allocations_workspace_id', ['workspace_id'], unique=False)
 
     # ### end Alembic commands ###
 
@@ -1406,6 +1368,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('point_lot_allocations', schema=None) as batch_op:
+        batch_op.drop_index('ix_point_lot_allocations_workspace_id')
         batch_op.drop_index(batch_op.f('ix_point_lot_allocations_transaction_id'))
         batch_op.drop_index(batch_op.f('ix_point_lot_allocations_lot_id'))
 
@@ -1418,6 +1381,7 @@ def downgrade() -> None:
 
     op.drop_table('point_lots')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_ledger_entries_workspace_id')
         batch_op.drop_index(batch_op.f('ix_ledger_entries_transaction_id'))
         batch_op.drop_index('ix_ledger_entries_account')
 
@@ -1425,37 +1389,33 @@ def downgrade() -> None:
     with op.batch_alter_table('coupon_uses', schema=None) as batch_op:
         batch_op.drop_index('uq_coupon_uses_coupon_order')
         batch_op.drop_index('ix_coupon_uses_ws_order')
-        batch_op.drop_index(batch_op.f('ix_coupon_uses_workspace_id'))
         batch_op.drop_index('ix_coupon_uses_coupon_customer')
 
     op.drop_table('coupon_uses')
     with op.batch_alter_table('webhook_attempts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_webhook_attempts_workspace_id'))
+        batch_op.drop_index('ix_webhook_attempts_workspace_id')
         batch_op.drop_index(batch_op.f('ix_webhook_attempts_delivery_id'))
 
     op.drop_table('webhook_attempts')
     with op.batch_alter_table('reward_fulfilments', schema=None) as batch_op:
         batch_op.drop_index('uq_reward_fulfilments_redemption')
         batch_op.drop_index('ix_reward_fulfilments_ws_status')
-        batch_op.drop_index(batch_op.f('ix_reward_fulfilments_workspace_id'))
 
     op.drop_table('reward_fulfilments')
     with op.batch_alter_table('returns', schema=None) as batch_op:
         batch_op.drop_index('uq_returns_ws_external_id')
         batch_op.drop_index('ix_returns_ws_updated')
         batch_op.drop_index('ix_returns_ws_order_external')
-        batch_op.drop_index(batch_op.f('ix_returns_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_returns_order_id'))
 
     op.drop_table('returns')
     with op.batch_alter_table('order_status_changes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_order_status_changes_workspace_id'))
+        batch_op.drop_index('ix_order_status_changes_workspace_id')
         batch_op.drop_index(batch_op.f('ix_order_status_changes_order_id'))
 
     op.drop_table('order_status_changes')
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
         batch_op.drop_index('ix_order_lines_ws_updated')
-        batch_op.drop_index(batch_op.f('ix_order_lines_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_order_lines_order_id'))
 
     op.drop_table('order_lines')
@@ -1470,7 +1430,6 @@ def downgrade() -> None:
         batch_op.drop_index('uq_coupons_ws_code')
         batch_op.drop_index('ix_coupons_ws_promotion')
         batch_op.drop_index('ix_coupons_ws_expiring')
-        batch_op.drop_index(batch_op.f('ix_coupons_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_coupons_redemption_id'))
         batch_op.drop_index(batch_op.f('ix_coupons_customer_id'))
 
@@ -1478,18 +1437,16 @@ def downgrade() -> None:
     with op.batch_alter_table('consent_states', schema=None) as batch_op:
         batch_op.drop_index('uq_consent_states_customer_channel_topic')
         batch_op.drop_index('ix_consent_states_ws_channel')
-        batch_op.drop_index(batch_op.f('ix_consent_states_workspace_id'))
 
     op.drop_table('consent_states')
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_index('uq_webhook_deliveries_endpoint_event')
-        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_workspace_id'))
+        batch_op.drop_index('ix_webhook_deliveries_workspace_id')
         batch_op.drop_index('ix_webhook_deliveries_endpoint_log')
 
     op.drop_table('webhook_deliveries')
     with op.batch_alter_table('tier_memberships', schema=None) as batch_op:
         batch_op.drop_index('uq_tier_memberships_ws_customer')
-        batch_op.drop_index(batch_op.f('ix_tier_memberships_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_tier_memberships_tier_id'))
         batch_op.drop_index(batch_op.f('ix_tier_memberships_review_at'))
         batch_op.drop_index(batch_op.f('ix_tier_memberships_override_until'))
@@ -1498,14 +1455,12 @@ def downgrade() -> None:
     op.drop_table('tier_memberships')
     with op.batch_alter_table('tier_history', schema=None) as batch_op:
         batch_op.drop_index('ix_tier_history_ws_customer')
-        batch_op.drop_index(batch_op.f('ix_tier_history_workspace_id'))
 
     op.drop_table('tier_history')
     with op.batch_alter_table('tier_credits', schema=None) as batch_op:
         batch_op.drop_index('uq_tier_credits_ws_source')
         batch_op.drop_index('ix_tier_credits_ws_order')
         batch_op.drop_index('ix_tier_credits_ws_customer_at')
-        batch_op.drop_index(batch_op.f('ix_tier_credits_workspace_id'))
 
     op.drop_table('tier_credits')
     with op.batch_alter_table('segment_memberships', schema=None) as batch_op:
@@ -1515,7 +1470,6 @@ def downgrade() -> None:
     with op.batch_alter_table('reward_redemptions', schema=None) as batch_op:
         batch_op.drop_index('uq_reward_redemptions_source')
         batch_op.drop_index('ix_reward_redemptions_ws_customer_reward')
-        batch_op.drop_index(batch_op.f('ix_reward_redemptions_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_reward_redemptions_reward_id'))
 
     op.drop_table('reward_redemptions')
@@ -1524,23 +1478,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_referrals_ws_status')
         batch_op.drop_index('ix_referrals_ws_referrer_created')
         batch_op.drop_index('ix_referrals_ws_order')
-        batch_op.drop_index(batch_op.f('ix_referrals_workspace_id'))
 
     op.drop_table('referrals')
     with op.batch_alter_table('referral_programs', schema=None) as batch_op:
         batch_op.drop_index('uq_referral_programs_ws')
-        batch_op.drop_index(batch_op.f('ix_referral_programs_workspace_id'))
 
     op.drop_table('referral_programs')
     with op.batch_alter_table('referral_codes', schema=None) as batch_op:
         batch_op.drop_index('uq_referral_codes_ws_customer')
         batch_op.drop_index('uq_referral_codes_code')
-        batch_op.drop_index(batch_op.f('ix_referral_codes_workspace_id'))
 
     op.drop_table('referral_codes')
     with op.batch_alter_table('point_accounts', schema=None) as batch_op:
         batch_op.drop_index('uq_point_accounts_ws_customer')
-        batch_op.drop_index(batch_op.f('ix_point_accounts_workspace_id'))
 
     op.drop_table('point_accounts')
     with op.batch_alter_table('orders', schema=None) as batch_op:
@@ -1548,129 +1498,113 @@ def downgrade() -> None:
         batch_op.drop_index('ix_orders_ws_updated')
         batch_op.drop_index('ix_orders_ws_placed')
         batch_op.drop_index('ix_orders_ws_customer_placed')
-        batch_op.drop_index(batch_op.f('ix_orders_workspace_id'))
 
     op.drop_table('orders')
     with op.batch_alter_table('member_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_member_sessions_workspace_id'))
+        batch_op.drop_index('ix_member_sessions_workspace_id')
         batch_op.drop_index(batch_op.f('ix_member_sessions_customer_id'))
 
     op.drop_table('member_sessions')
     with op.batch_alter_table('member_magic_links', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_member_magic_links_workspace_id'))
+        batch_op.drop_index('ix_member_magic_links_workspace_id')
         batch_op.drop_index(batch_op.f('ix_member_magic_links_customer_id'))
 
     op.drop_table('member_magic_links')
     with op.batch_alter_table('earning_rule_set_versions', schema=None) as batch_op:
         batch_op.drop_index('uq_earning_rule_set_versions_set_version')
-        batch_op.drop_index(batch_op.f('ix_earning_rule_set_versions_workspace_id'))
+        batch_op.drop_index('ix_earning_rule_set_versions_workspace_id')
 
     op.drop_table('earning_rule_set_versions')
     with op.batch_alter_table('earning_backtests', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_earning_backtests_workspace_id'))
+        batch_op.drop_index('ix_earning_backtests_workspace_id')
 
     op.drop_table('earning_backtests')
     with op.batch_alter_table('customer_tags', schema=None) as batch_op:
         batch_op.drop_index('uq_customer_tags_customer_tag')
         batch_op.drop_index('ix_customer_tags_ws_tag')
-        batch_op.drop_index(batch_op.f('ix_customer_tags_workspace_id'))
 
     op.drop_table('customer_tags')
     with op.batch_alter_table('customer_stage_history', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_stage_history_ws_customer')
-        batch_op.drop_index(batch_op.f('ix_customer_stage_history_workspace_id'))
 
     op.drop_table('customer_stage_history')
     with op.batch_alter_table('customer_scores', schema=None) as batch_op:
         batch_op.drop_index('ix_customer_scores_ws_segment')
-        batch_op.drop_index(batch_op.f('ix_customer_scores_workspace_id'))
 
     op.drop_table('customer_scores')
     with op.batch_alter_table('customer_identities', schema=None) as batch_op:
         batch_op.drop_index('uq_customer_identities_ws_kind_value')
-        batch_op.drop_index(batch_op.f('ix_customer_identities_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_customer_identities_customer_id'))
 
     op.drop_table('customer_identities')
     with op.batch_alter_table('consent_evidence', schema=None) as batch_op:
         batch_op.drop_index('uq_consent_evidence_token')
         batch_op.drop_index('ix_consent_evidence_ws_customer')
-        batch_op.drop_index(batch_op.f('ix_consent_evidence_workspace_id'))
 
     op.drop_table('consent_evidence')
     with op.batch_alter_table('behaviour_events', schema=None) as batch_op:
         batch_op.drop_index('uq_behaviour_events_ws_external_id')
         batch_op.drop_index('ix_behaviour_events_ws_updated')
         batch_op.drop_index('ix_behaviour_events_ws_customer_at')
-        batch_op.drop_index(batch_op.f('ix_behaviour_events_workspace_id'))
 
     op.drop_table('behaviour_events')
     with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_webhook_endpoints_workspace_id'))
+        batch_op.drop_index('ix_webhook_endpoints_workspace_id')
 
     op.drop_table('webhook_endpoints')
     with op.batch_alter_table('tiers', schema=None) as batch_op:
         batch_op.drop_index('uq_tiers_ws_name')
-        batch_op.drop_index(batch_op.f('ix_tiers_workspace_id'))
 
     op.drop_table('tiers')
     with op.batch_alter_table('tier_programs', schema=None) as batch_op:
         batch_op.drop_index('uq_tier_programs_ws')
-        batch_op.drop_index(batch_op.f('ix_tier_programs_workspace_id'))
 
     op.drop_table('tier_programs')
     with op.batch_alter_table('staff_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_staff_sessions_workspace_id'))
+        batch_op.drop_index('ix_staff_sessions_workspace_id')
         batch_op.drop_index(batch_op.f('ix_staff_sessions_user_id'))
 
     op.drop_table('staff_sessions')
     with op.batch_alter_table('shopify_webhook_receipts', schema=None) as batch_op:
         batch_op.drop_index('uq_shopify_webhook_receipts_ws_webhook')
-        batch_op.drop_index(batch_op.f('ix_shopify_webhook_receipts_workspace_id'))
 
     op.drop_table('shopify_webhook_receipts')
     with op.batch_alter_table('shopify_shops', schema=None) as batch_op:
         batch_op.drop_index('uq_shopify_shops_domain')
-        batch_op.drop_index(batch_op.f('ix_shopify_shops_workspace_id'))
+        batch_op.drop_index('ix_shopify_shops_workspace_id')
 
     op.drop_table('shopify_shops')
     with op.batch_alter_table('segments', schema=None) as batch_op:
         batch_op.drop_index('uq_segments_ws_name')
-        batch_op.drop_index(batch_op.f('ix_segments_workspace_id'))
 
     op.drop_table('segments')
     with op.batch_alter_table('rewards', schema=None) as batch_op:
         batch_op.drop_index('ix_rewards_ws_active')
-        batch_op.drop_index(batch_op.f('ix_rewards_workspace_id'))
 
     op.drop_table('rewards')
     with op.batch_alter_table('promotions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_promotions_workspace_id'))
+        batch_op.drop_index('ix_promotions_workspace_id')
 
     op.drop_table('promotions')
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.drop_index('uq_products_ws_sku')
-        batch_op.drop_index(batch_op.f('ix_products_workspace_id'))
 
     op.drop_table('products')
     with op.batch_alter_table('memberships', schema=None) as batch_op:
         batch_op.drop_index('uq_memberships_workspace_user')
-        batch_op.drop_index(batch_op.f('ix_memberships_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_memberships_user_id'))
 
     op.drop_table('memberships')
     with op.batch_alter_table('loyalty_settings', schema=None) as batch_op:
         batch_op.drop_index('uq_loyalty_settings_ws')
-        batch_op.drop_index(batch_op.f('ix_loyalty_settings_workspace_id'))
 
     op.drop_table('loyalty_settings')
     with op.batch_alter_table('liability_snapshots', schema=None) as batch_op:
         batch_op.drop_index('uq_liability_snapshots_ws_day')
-        batch_op.drop_index(batch_op.f('ix_liability_snapshots_workspace_id'))
 
     op.drop_table('liability_snapshots')
     with op.batch_alter_table('kpi_goals', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_kpi_goals_workspace_id'))
+        batch_op.drop_index('ix_kpi_goals_workspace_id')
 
     op.drop_table('kpi_goals')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
@@ -1693,17 +1627,14 @@ def downgrade() -> None:
     op.drop_table('idempotency_keys')
     with op.batch_alter_table('event_types', schema=None) as batch_op:
         batch_op.drop_index('uq_event_types_ws_name')
-        batch_op.drop_index(batch_op.f('ix_event_types_workspace_id'))
 
     op.drop_table('event_types')
     with op.batch_alter_table('earning_rule_usage', schema=None) as batch_op:
         batch_op.drop_index('uq_earning_rule_usage_key')
-        batch_op.drop_index(batch_op.f('ix_earning_rule_usage_workspace_id'))
 
     op.drop_table('earning_rule_usage')
     with op.batch_alter_table('earning_rule_sets', schema=None) as batch_op:
         batch_op.drop_index('uq_earning_rule_sets_ws_name')
-        batch_op.drop_index(batch_op.f('ix_earning_rule_sets_workspace_id'))
 
     op.drop_table('earning_rule_sets')
     with op.batch_alter_table('domain_events', schema=None) as batch_op:
@@ -1712,44 +1643,36 @@ def downgrade() -> None:
     op.drop_table('domain_events')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index('uq_customers_ws_external_id', sqlite_where=sa.text('external_id IS NOT NULL'), postgresql_where=sa.text('external_id IS NOT NULL'))
-        batch_op.drop_index('ix_customers_ws_updated')
         batch_op.drop_index('ix_customers_ws_stage')
-        batch_op.drop_index('ix_customers_ws_last_order')
         batch_op.drop_index('ix_customers_ws_email')
-        batch_op.drop_index(batch_op.f('ix_customers_workspace_id'))
 
     op.drop_table('customers')
     with op.batch_alter_table('customer_settings', schema=None) as batch_op:
         batch_op.drop_index('uq_customer_settings_ws')
-        batch_op.drop_index(batch_op.f('ix_customer_settings_workspace_id'))
 
     op.drop_table('customer_settings')
     with op.batch_alter_table('customer_attribute_definitions', schema=None) as batch_op:
         batch_op.drop_index('uq_customer_attribute_definitions_ws_name')
-        batch_op.drop_index(batch_op.f('ix_customer_attribute_definitions_workspace_id'))
 
     op.drop_table('customer_attribute_definitions')
     with op.batch_alter_table('consent_topics', schema=None) as batch_op:
         batch_op.drop_index('uq_consent_topics_ws_key')
-        batch_op.drop_index(batch_op.f('ix_consent_topics_workspace_id'))
 
     op.drop_table('consent_topics')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_log_workspace_id'))
         batch_op.drop_index('ix_audit_log_subject')
 
     op.drop_table('audit_log')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_api_keys_workspace_id'))
+        batch_op.drop_index('ix_api_keys_workspace_id')
 
     op.drop_table('api_keys')
     with op.batch_alter_table('analytics_results', schema=None) as batch_op:
         batch_op.drop_index('uq_analytics_results_ws_key')
-        batch_op.drop_index(batch_op.f('ix_analytics_results_workspace_id'))
 
     op.drop_table('analytics_results')
     with op.batch_alter_table('analytics_refreshes', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_analytics_refreshes_workspace_id'))
+        batch_op.drop_index('ix_analytics_refreshes_workspace_id')
 
     op.drop_table('analytics_refreshes')
     op.drop_table('workspaces')
