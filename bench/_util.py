@@ -277,5 +277,33 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
         "platform": platform.platform(terse=True),
+        "python_loop_cpu_seconds": python_loop_cpu_seconds(),
     }
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def python_loop_cpu_seconds(iterations: int = 10_000_000) -> float:
+    """CPU seconds of a fixed pure-Python loop (best of three): how fast this machine runs the interpreter.
+
+    Absolute targets (orders/s) depend on the machine as much as on the code; this number lets runs on
+    different machines be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.process_time(), 0
+        for i in range(iterations):
+            total += i
+        best = min(best, time.process_time() - started)
+    return round(best, 3)

@@ -6,6 +6,7 @@ currency when the order names none, and the catalogue's name and category of its
 by one they cost a round trip each, and on the hot path of ``POST /orders`` the round trips are most of
 the request's cost. Here they are branches of one ``UNION ALL``, each a plain look-up on a unique index,
 every one scoped by the workspace. Rows are ``(tag, n1, n2, s1, s2, s3)``; the tag says which branch.
+On PostgreSQL one more branch, which returns no row, takes the order's arrival lock (``arrival_lock.py``).
 
 Statements are built once per shape (which of the facts are wanted) and reused, so SQLAlchemy's compiled
 cache serves every call.
@@ -18,19 +19,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     ColumnElement,
     CompoundSelect,
     Select,
     bindparam,
+    cast,
+    func,
     literal_column,
     null,
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.types import Text
 
 from patronage.customers.models import Customer, CustomerIdentity
+from patronage.events.arrival_lock import locks_orders, order_key, order_keys
 from patronage.events.models import Order, Product
 from patronage.workspaces.models import Workspace
 
@@ -89,13 +96,24 @@ def _catalogue_branch(skus: int) -> Select[Any]:
         Product.workspace_id == WS, Product.sku.in_(wanted))
 
 
+def _lock_branch() -> Select[Any]:
+    # Evaluated (the lock is taken) but never true: the branch adds no row.
+    return select(*_row("l")).where(cast(func.pg_advisory_xact_lock(bindparam("a_lock")), Text).is_(None))
+
+
+def _batch_lock_branch() -> Select[Any]:
+    keys = func.unnest(bindparam("b_locks", type_=ARRAY(BigInteger))).alias("k")
+    return select(*_row("l")).select_from(keys).where(
+        cast(func.pg_advisory_xact_lock(literal_column("k")), Text).is_(None))
+
+
 FIXED_SKUS = 8
-_STATEMENTS: dict[tuple[bool, bool, bool, int], CompoundSelect[Any]] = {}
+_STATEMENTS: dict[tuple[bool, bool, bool, int, bool], CompoundSelect[Any]] = {}
 
 
-def _statement(external_id: bool, email: bool, currency: bool, skus: int) -> CompoundSelect[Any]:
+def _statement(external_id: bool, email: bool, currency: bool, skus: int, lock: bool) -> CompoundSelect[Any]:
     skus = min(skus, FIXED_SKUS + 1)
-    shape = (external_id, email, currency, skus)
+    shape = (external_id, email, currency, skus, lock)
     found = _STATEMENTS.get(shape)
     if found is None:
         branches = [_order_branch()]
@@ -107,6 +125,8 @@ def _statement(external_id: bool, email: bool, currency: bool, skus: int) -> Com
             branches.append(_currency_branch())
         if skus:
             branches.append(_catalogue_branch(skus))
+        if lock:  # last: the branches before it type the columns it leaves NULL
+            branches.append(_lock_branch())
         found = _STATEMENTS[shape] = union_all(*branches)
     return found
 
@@ -115,8 +135,11 @@ def arrival(
     session: Session, workspace_id: int, *, order_external_id: str, customer_external_id: str | None,
     email: str | None, want_currency: bool, skus: Sequence[str],
 ) -> Arrival:
-    """The facts about an order about to be recorded (one statement)."""
+    """The facts about an order about to be recorded (one statement, which takes its arrival lock)."""
     params: dict[str, Any] = {"a_ws": workspace_id, "a_order": order_external_id}
+    lock = locks_orders(session)
+    if lock:
+        params["a_lock"] = order_key(workspace_id, order_external_id)
     if customer_external_id:
         params["a_customer"] = customer_external_id
     if email:
@@ -126,7 +149,7 @@ def arrival(
         params["a_skus"] = wanted
     else:
         params.update({f"a_sku{i}": sku for i, sku in enumerate(wanted)})
-    stmt = _statement(bool(customer_external_id), bool(email), want_currency, len(wanted))
+    stmt = _statement(bool(customer_external_id), bool(email), want_currency, len(wanted), lock)
     found = Arrival()
     for tag, n1, n2, s1, s2, s3 in session.execute(stmt, params):
         if tag == "o":
@@ -156,8 +179,8 @@ class Arrivals:
     catalogue: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
-def _batch_statement(currency: bool, skus: bool) -> CompoundSelect[Any]:
-    shape = (currency, skus)
+def _batch_statement(currency: bool, skus: bool, lock: bool) -> CompoundSelect[Any]:
+    shape = (currency, skus, lock)
     found = _BATCH_STATEMENTS.get(shape)
     if found is None:
         branches = [
@@ -175,25 +198,30 @@ def _batch_statement(currency: bool, skus: bool) -> CompoundSelect[Any]:
         if skus:
             branches.append(select(*_row("p", None, None, Product.sku, Product.name, Product.category)).where(
                 Product.workspace_id == WS, Product.sku.in_(bindparam("b_skus", expanding=True))))
+        if lock:
+            branches.append(_batch_lock_branch())
         found = _BATCH_STATEMENTS[shape] = union_all(*branches)
     return found
 
 
-_BATCH_STATEMENTS: dict[tuple[bool, bool], CompoundSelect[Any]] = {}
+_BATCH_STATEMENTS: dict[tuple[bool, bool, bool], CompoundSelect[Any]] = {}
 
 
 def arrivals(
     session: Session, workspace_id: int, *, order_external_ids: Sequence[str],
     customer_external_ids: Sequence[str], want_currency: bool, skus: Sequence[str],
 ) -> Arrivals:
-    """``arrival`` for many orders identified by external ids (one statement)."""
+    """``arrival`` for many orders identified by external ids (one statement; their locks, in key order)."""
     params: dict[str, Any] = {"a_ws": workspace_id, "b_orders": list(dict.fromkeys(order_external_ids)),
                               "b_customers": list(dict.fromkeys(customer_external_ids))}
+    lock = locks_orders(session)
+    if lock:
+        params["b_locks"] = order_keys(workspace_id, order_external_ids)
     wanted = list(dict.fromkeys(skus))
     if wanted:
         params["b_skus"] = wanted
     found = Arrivals()
-    for tag, n1, n2, s1, s2, s3 in session.execute(_batch_statement(want_currency, bool(wanted)), params):
+    for tag, n1, n2, s1, s2, s3 in session.execute(_batch_statement(want_currency, bool(wanted), lock), params):
         if tag == "o":
             found.orders.add(s1)
         elif tag == "x":

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from patronage.customers.service import record_orders_totals
 from patronage.events import rules
+from patronage.events.arrival_lock import guard_held_return
 from patronage.events.models import Order, Return
 from patronage.events.repository import OrderRepository, ReturnRepository
 from patronage.events.schemas import Outcome, ReturnIn, content_hash
@@ -72,12 +73,12 @@ def record_return(
         if existing.order_external_id != data.order_external_id:
             raise ReturnFinal(f"return {data.external_id!r} belongs to order {existing.order_external_id!r}")
         _fill(existing, data, digest)
-        order = OrderRepository(session, workspace_id).by_external_id(data.order_external_id, for_update=True)
+        order = _order_or_guard(session, workspace_id, data.order_external_id)
         if order is not None:  # arrived meanwhile: apply now
             apply(session, workspace_id, order, existing, data)
         session.flush()
         return "updated", existing
-    order = OrderRepository(session, workspace_id).by_external_id(data.order_external_id, for_update=True)
+    order = _order_or_guard(session, workspace_id, data.order_external_id)
     ret = Return(workspace_id=workspace_id, external_id=data.external_id,
                  order_external_id=data.order_external_id, status="held", source=source)
     _fill(ret, data, digest)
@@ -89,6 +90,16 @@ def record_return(
     repo.add(ret)
     _apply_plan(session, workspace_id, order, ret, plan)
     return "created", ret
+
+
+def _order_or_guard(session: Session, workspace_id: int, external_id: str) -> Order | None:
+    """The order (locked), or None after ``guard_held_return``: an order arriving from now on sees the
+    return this transaction holds, and one that committed while we waited is found by the second look."""
+    repo = OrderRepository(session, workspace_id)
+    order = repo.by_external_id(external_id, for_update=True)
+    if order is None and guard_held_return(session, workspace_id, external_id):
+        order = repo.by_external_id(external_id, for_update=True)
+    return order
 
 
 def _fill(ret: Return, data: ReturnIn, digest: str) -> None:

@@ -11,7 +11,9 @@ retry a chunk that lost a race without knowing the driver.
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -105,8 +107,9 @@ def _converted(rows: Iterable[Sequence[Any]], processors: list[tuple[int, Proces
     for index, processor in processors:
         column = columns[index]
         first = column[0]
-        # All equal (``now``, a zero amount): convert once. ``count`` checks identity first, so it is cheap.
-        if first is not None and column.count(first) == len(column):
+        # One object throughout (``now``, a shared zero): convert once. Identity, not ``==``: equal values
+        # may convert differently ({"n": 1} and {"n": 1.0} or {"b": True} and {"b": 1} as JSON).
+        if first is not None and all(map(operator.is_, column, itertools.repeat(first))):
             columns[index] = [processor(first)] * len(column)
         elif None in column:
             columns[index] = [None if v is None else processor(v) for v in column]

@@ -22,6 +22,7 @@ from patronage.customers.models import Customer
 from patronage.customers.service import ensure_customers, record_new_orders_totals, record_orders_totals
 from patronage.events import orders as order_service
 from patronage.events import returns as return_service
+from patronage.events.arrival_lock import lock_workspace_arrivals
 from patronage.events.imported import ORDERS_IMPORTED
 from patronage.events.importer.packed import (
     LINE_SKU,
@@ -113,6 +114,7 @@ def ingest_orders(
     session: Session, ctx: BulkContext, orders: Sequence[OrderIn | PreparedOrder | Packed]
 ) -> list[Outcome]:
     """Record a chunk of validated orders; returns one outcome per order, in order."""
+    lock_workspace_arrivals(session, ctx.workspace_id)  # before any row lock: see arrival_lock.py
     codec = ctx.codec(dialect_name(session))
     outcomes: list[Outcome | None] = [None] * len(orders)
     packed: list[Packed | None] = []
