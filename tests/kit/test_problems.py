@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from patronage.app import create_app
 from patronage.config import Settings
@@ -224,3 +227,50 @@ def test_unhandled_exception_is_500_problem_with_request_id(failing_app: FastAPI
     assert "Traceback" not in response.text
     assert body["request_id"] == "req-123"
     assert response.headers["x-request-id"] == "req-123"
+
+
+# ---- transient database conflicts -------------------------------------------------------------------
+def _deadlock(db: Database) -> None:
+    """Two transactions taking two locks in opposite orders: PostgreSQL aborts one of them."""
+    start = threading.Barrier(2)
+    lost: list[DBAPIError] = []
+
+    def take(first: int, second: int) -> None:
+        try:
+            with db.unit_of_work() as session:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": first})
+                start.wait(10)
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": second})
+        except DBAPIError as exc:
+            lost.append(exc)
+
+    other = threading.Thread(target=take, args=(1, 2))
+    other.start()
+    take(2, 1)
+    other.join(30)
+    assert len(lost) == 1
+    raise lost[0]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_a_transaction_lost_to_a_deadlock_is_503_try_again(settings: Settings, db: Database) -> None:
+    app = create_app(settings, db=db)
+    app.get("/__test__/deadlock")(lambda: _deadlock(db))
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        response = client.get("/__test__/deadlock")
+    assert_problem(response, 503, "concurrent_update")
+    assert response.headers["retry-after"] == "1"
+
+
+def test_other_database_errors_stay_500(settings: Settings, db: Database) -> None:
+    app = create_app(settings, db=db)
+
+    def broken() -> None:
+        with db.unit_of_work() as session:
+            session.execute(text("SELECT * FROM no_such_table"))
+
+    app.get("/__test__/broken")(broken)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        response = client.get("/__test__/broken")
+    body = assert_problem(response, 500, "internal_error")
+    assert "no_such_table" not in body["detail"]

@@ -86,6 +86,15 @@ class RateLimited(PatronageError):
     title = "Too many requests"
 
 
+class TryAgain(PatronageError):
+    """A concurrent transaction got in the way (a deadlock, a serialization failure, a busy database):
+    this request's transaction was rolled back whole, and the same request sent again will succeed."""
+
+    status = 503
+    code = "concurrent_update"
+    title = "Concurrent update; send the request again"
+
+
 class CsrfFailed(PatronageError):
     status = 403
     code = "csrf_failed"

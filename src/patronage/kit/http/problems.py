@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patronage.kit.errors import (
@@ -17,6 +17,7 @@ from patronage.kit.errors import (
     MalformedBody,
     PatronageError,
     RateLimited,
+    TryAgain,
     ValidationFailed,
     ValueNotStorable,
 )
@@ -126,6 +127,14 @@ def install(app: FastAPI) -> None:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         return problem_response(ValueNotStorable(f"a value in the request cannot be stored: {reason}"), request)
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_transient(exc):
+            return await _unexpected(request, exc)
+        log.warning("transaction lost to a concurrent one", extra={"path": request.url.path,
+                                                                   "reason": str(exc.orig)[:200]})
+        return problem_response(TryAgain(), request, {"Retry-After": "1"})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Starlette runs this handler outside every middleware, so it echoes the request id itself.
@@ -137,3 +146,16 @@ def install(app: FastAPI) -> None:
         )
         error.status, error.code, error.title = 500, "internal_error", "Internal error"  # type: ignore[misc]
         return problem_response(error, request, {"X-Request-Id": request_id} if request_id else None)
+
+
+# PostgreSQL: deadlock detected, serialization failure, lock not available. SQLite: the write lock was
+# not granted within busy_timeout.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether the statement failed only because of a concurrent transaction (sending it again works)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in TRANSIENT_SQLSTATES
+    return "database is locked" in str(exc.orig)
