@@ -53,11 +53,6 @@ class NewOrder(NamedTuple):
     line_ids: list[int]
 
 
-def _chunks(values: Sequence[str]) -> list[list[str]]:
-    unique = list(dict.fromkeys(values))
-    return [unique[i : i + CHUNK] for i in range(0, len(unique), CHUNK)]
-
-
 class ProductRepository(WorkspaceRepository[Product]):
     model = Product
 
@@ -67,9 +62,9 @@ class ProductRepository(WorkspaceRepository[Product]):
     def catalogue(self, skus: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """sku -> (name, category) for the known ones."""
         found: dict[str, tuple[str, str | None]] = {}
-        for chunk in _chunks(skus):
+        for matching in matching_batches(self.session, Product.sku, skus):
             stmt = select(Product.sku, Product.name, Product.category).where(
-                Product.workspace_id == self.workspace_id, Product.sku.in_(chunk)
+                Product.workspace_id == self.workspace_id, matching
             )
             for sku, name, category in self.session.execute(stmt):
                 found[sku] = (name, category)
@@ -251,10 +246,10 @@ class ReturnRepository(WorkspaceRepository[Return]):
     def held_for(self, order_external_ids: Sequence[str]) -> list[Return]:
         """Held returns waiting for any of these orders, oldest first, locked."""
         found: list[Return] = []
-        for chunk in _chunks(order_external_ids):
+        for matching in matching_batches(self.session, Return.order_external_id, order_external_ids):
             stmt = (
                 self.select()
-                .where(Return.status == "held", Return.order_external_id.in_(chunk))
+                .where(Return.status == "held", matching)
                 .order_by(Return.id)
                 .with_for_update()
             )
@@ -264,9 +259,9 @@ class ReturnRepository(WorkspaceRepository[Return]):
     def fingerprints(self, external_ids: Sequence[str]) -> dict[str, tuple[int, str | None, str]]:
         """external_id -> (return id, content hash, status)."""
         found: dict[str, tuple[int, str | None, str]] = {}
-        for chunk in _chunks(external_ids):
+        for matching in matching_batches(self.session, Return.external_id, external_ids):
             stmt = select(Return.external_id, Return.id, Return.content_hash, Return.status).where(
-                Return.workspace_id == self.workspace_id, Return.external_id.in_(chunk)
+                Return.workspace_id == self.workspace_id, matching
             )
             for external_id, return_id, digest, status in self.session.execute(stmt):
                 found[external_id] = (return_id, digest, status)
@@ -289,8 +284,8 @@ class EventTypeRepository(WorkspaceRepository[EventType]):
 
     def by_names(self, names: Sequence[str]) -> dict[str, EventType]:
         found: dict[str, EventType] = {}
-        for chunk in _chunks(names):
-            for event_type in self.session.scalars(self.select().where(EventType.name.in_(chunk))):
+        for matching in matching_batches(self.session, EventType.name, names):
+            for event_type in self.session.scalars(self.select().where(matching)):
                 found[event_type.name] = event_type
         return found
 
@@ -306,9 +301,9 @@ class BehaviourEventRepository(WorkspaceRepository[BehaviourEvent]):
 
     def fingerprints(self, external_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
         found: dict[str, tuple[int, str | None]] = {}
-        for chunk in _chunks(external_ids):
+        for matching in matching_batches(self.session, BehaviourEvent.external_id, external_ids):
             stmt = select(BehaviourEvent.external_id, BehaviourEvent.id, BehaviourEvent.content_hash).where(
-                BehaviourEvent.workspace_id == self.workspace_id, BehaviourEvent.external_id.in_(chunk)
+                BehaviourEvent.workspace_id == self.workspace_id, matching
             )
             for external_id, event_id, digest in self.session.execute(stmt):
                 found[external_id] = (event_id, digest)
