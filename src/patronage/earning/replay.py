@@ -19,6 +19,7 @@ from patronage.earning.batch import CHUNK, BatchEvaluator, OrderRow, count_usage
 from patronage.earning.facts import Occurrence
 from patronage.earning.repository import UsageRepository
 from patronage.earning.service import ORDER_SOURCE, order_earning
+from patronage.kit.garbage import few_collections
 from patronage.ledger.bulk import BulkResult, EarnItem, earn_many, existing_sources
 from patronage.ledger.writer import program_for
 
@@ -45,6 +46,7 @@ def _chunks(
         yield from iter_orders(session, workspace_id, start=start, end=end, order_ids=ids[at:at + CHUNK])
 
 
+@few_collections
 def replay_orders(
     session: Session, workspace_id: int, *, start: datetime | None = None, end: datetime | None = None,
     replace: tuple[int, int] | None = None, actor: str = "system", emit_events: bool = False,

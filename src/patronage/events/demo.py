@@ -31,10 +31,11 @@ from patronage.customers.resolution import find_customer_ids
 from patronage.customers.service import record_customers_imported
 from patronage.events.importer.orders_bulk import BulkContext, ingest_orders
 from patronage.events.importer.prepare import PreparedOrder, from_values
-from patronage.events.importer.runner import few_collections, refresh_statistics
+from patronage.events.importer.runner import refresh_statistics
 from patronage.events.repository import OrderRepository
 from patronage.kit.clock import utcnow
 from patronage.kit.db import Database
+from patronage.kit.garbage import few_collections
 from patronage.kit.upsert import insert_with_ids
 from patronage.workspaces.repository import get_workspace
 

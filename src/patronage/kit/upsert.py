@@ -50,11 +50,11 @@ def dialect_name(session: Session) -> str:
 
 def _sqlite_instant(value: datetime) -> str:
     # The text SQLAlchemy's SQLite DATETIME writes (always with microseconds, so text order is time order).
-    if value.tzinfo is not UTC:
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; attach a timezone")
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.tzinfo is UTC:  # the usual case: drop the "+00:00" rather than build a naive copy
+        return value.isoformat(" ", "microseconds")[:-6]
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; attach a timezone")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _pg_instant(value: datetime) -> datetime:
@@ -142,10 +142,7 @@ def row_encoder(dialect_name: str, table: Table, columns: Sequence[str]) -> Call
     """
     dialect = _dialect(dialect_name)
 
-    # The usual UTC instant without the general functions' checks and ``replace`` (isoformat ends "+00:00").
-    def sqlite_instant(value: datetime) -> str:
-        return value.isoformat(" ", "microseconds")[:-6] if value.tzinfo is UTC else _sqlite_instant(value)
-
+    # The usual UTC instant without the general function's checks (isoformat ends "+00:00").
     def pg_instant(value: datetime) -> str:
         return value.isoformat() if value.tzinfo is UTC else _pg_copy_instant(value)
 
@@ -157,7 +154,7 @@ def row_encoder(dialect_name: str, table: Table, columns: Sequence[str]) -> Call
         if dialect.name == "postgresql" and isinstance(column_type, UTCDateTime):
             processor = pg_instant
         elif dialect.name == "sqlite" and isinstance(column_type, UTCDateTime):
-            processor = sqlite_instant
+            processor = _sqlite_instant
         elif dialect.name == "postgresql" and isinstance(impl, Numeric) and not isinstance(impl, Integer):
             processor = str
         elif dialect.name == "sqlite" and isinstance(impl, Boolean):

@@ -26,9 +26,9 @@ from patronage.events.importer.packed import OrderCodec, Packed, packed_from_tup
 from patronage.events.importer.prepare import PreparedOrder, prepare, prepare_json
 from patronage.events.importer.readers import Format, JsonLine, Record, open_orders
 from patronage.kit.errors import PatronageError
+from patronage.kit.garbage import GC_THRESHOLD
 from patronage.kit.http.problems import validation_problem
 
-GC_THRESHOLD = 200_000  # see runner.few_collections
 FailedRow = tuple[int, str | None, str, str]  # line, external id, field, reason
 
 

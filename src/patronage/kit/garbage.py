@@ -1,0 +1,56 @@
+"""Bulk work with the cyclic garbage collector running rarely (``few_collections``).
+
+Bulk paths (imports, the demo load, earning replays) allocate hundreds of thousands of short-lived
+containers with no cycles among them while keeping a large working set alive. At the default threshold
+(700 allocations) a collection starts every few hundred rows, and every few of those walks the whole
+working set: a fifth to a quarter of such a job's CPU. Reference counting still frees everything at
+once; only the search for cycles waits.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import threading
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+GC_THRESHOLD = 200_000  # allocations between generation-0 collections while bulk work runs
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_active = 0
+_saved: tuple[int, ...] = ()
+
+
+def _enter() -> None:
+    global _active, _saved
+    with _lock:
+        if _active == 0:
+            _saved = gc.get_threshold()
+            gc.set_threshold(GC_THRESHOLD, *_saved[1:])
+        _active += 1
+
+
+def _exit() -> None:
+    global _active
+    with _lock:
+        _active -= 1
+        if _active == 0:
+            gc.set_threshold(*_saved)
+
+
+def few_collections(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with collections rare. Process-wide (the collector is): the first of overlapping calls,
+    from any thread, raises the threshold and the last one to finish restores it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        _enter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _exit()
+
+    return wrapper
