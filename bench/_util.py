@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,6 +237,7 @@ def load(
     """``concurrency`` keep-alive connections hammering ``url`` for ``duration`` seconds or ``total`` requests."""
     if (duration is None) == (total is None):
         raise ValueError("give exactly one of duration and total")
+    runner: Callable[[Coroutine[Any, Any, LoadResult]], LoadResult]
     try:
         import uvloop
 

@@ -30,9 +30,10 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -213,8 +214,8 @@ def dashboard_latency(results: dict[str, dict[str, Any]], rounds: int = 50) -> d
     import statistics
     import tempfile
 
-    from sqlalchemy import create_engine, insert
-    from sqlalchemy.orm import sessionmaker
+    from sqlalchemy import Table, create_engine, insert
+    from sqlalchemy.orm import Session, sessionmaker
 
     from patronage.analytics import service
     from patronage.analytics.kpis import Kpi
@@ -223,7 +224,8 @@ def dashboard_latency(results: dict[str, dict[str, Any]], rounds: int = 50) -> d
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine(f"sqlite:///{tmp}/dash.db")
-        Workspace.metadata.create_all(engine, tables=[Workspace.__table__, AnalyticsResult.__table__])
+        Workspace.metadata.create_all(engine, tables=[cast(Table, Workspace.__table__),
+                                                       cast(Table, AnalyticsResult.__table__)])
         sessions = sessionmaker(engine)
         with sessions.begin() as session:
             session.add(Workspace(id=1, name="Bench", slug="bench"))
@@ -231,7 +233,7 @@ def dashboard_latency(results: dict[str, dict[str, Any]], rounds: int = 50) -> d
             session.execute(insert(AnalyticsResult), [
                 {"workspace_id": 1, "key": k, "payload": v, "as_of": AS_OF} for k, v in results.items()
             ])
-        reads = [
+        reads: list[Callable[[Session], Any]] = [
             lambda s: service.kpi_series(s, 1, kpi=Kpi.CRR, period="month", breakdown=None),
             lambda s: service.kpi_series(s, 1, kpi=Kpi.AOV, period="week", breakdown="tier"),
             lambda s: service.kpi_series(s, 1, kpi=Kpi.ACTIVE, period="day", breakdown="cohort"),

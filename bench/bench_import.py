@@ -33,6 +33,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +277,9 @@ def child_demo(url: str) -> dict[str, Any]:
             "customers": result["customers"], "peak_rss_mb": rss, "earning_demo_load": earning}
 
 
-CHILDREN = {"import": child_import, "reference": child_reference, "demo": child_demo}
+CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
+    "import": child_import, "reference": child_reference, "demo": child_demo,
+}
 
 
 # ---- main --------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -371,33 +370,12 @@ def _wait_earned(engine: Any, workspace_id: int, wanted: int, *, timeout: float)
 
 # ---- (2) CDNOW replay on SQLite ----------------------------------------------------------------------
 def _load_cdnow(db: Any, workspace_id: int) -> int:
-    """The events domain's demo loader when it exists; else the bulk importer fed from the CDNOW file."""
-    try:
-        from patronage.events.demo import load_cdnow  # type: ignore[attr-defined]
-    except ImportError:
-        load_cdnow = None
-    if load_cdnow is not None:
-        from rich.console import Console
+    """The CDNOW demo orders through the events domain's demo loader; returns how many are stored."""
+    from rich.console import Console
 
-        load_cdnow(db, workspace_id, Console(stderr=True, quiet=True))
-    else:
-        from patronage.analytics.clv.datasets import load_cdnow as read_cdnow
-        from patronage.events.importer.orders_bulk import BulkContext, ingest_orders
-        from patronage.events.schemas import OrderIn
+    from patronage.events.demo import load_cdnow
 
-        log = read_cdnow("master")
-        ctx = BulkContext(workspace_id=workspace_id, currency="USD", actor="bench", source="demo")
-        batch: list[OrderIn] = []
-        for i in range(len(log.customer_id)):
-            quantity, amount = max(int(log.quantity[i]), 1), Decimal(str(round(float(log.amount[i]), 2)))
-            day = datetime.fromisoformat(str(log.date[i])).replace(hour=17, tzinfo=UTC)
-            batch.append(OrderIn(external_id=f"cdnow-{i}", customer_external_id=f"cdnow-{log.customer_id[i]}",
-                                 placed_at=day, lines=[{"sku": "CD", "category": "music", "quantity": 1,
-                                                        "unit_price": amount, "name": f"{quantity} CDs"}]))
-            if len(batch) == 5000 or i == len(log.customer_id) - 1:
-                with db.unit_of_work() as s:
-                    ingest_orders(s, ctx, batch)
-                batch = []
+    load_cdnow(db, workspace_id, Console(stderr=True, quiet=True))
     from patronage.events.models import Order
 
     with db.unit_of_work(read_only=True) as s:
