@@ -190,6 +190,17 @@ def _clear_api_key_cache() -> Iterator[None]:
     API_KEY_CACHE.clear()
 
 
+@pytest.fixture(autouse=True)
+def _clear_webhook_subscriptions() -> Iterator[None]:
+    # Keyed by database URL and workspace id, which the next test on this worker reuses: an endpoint of
+    # the previous test would otherwise still be "subscribed" for up to CACHE_SECONDS.
+    from patronage.webhooks.subscriptions import CACHE
+
+    CACHE.clear()
+    yield
+    CACHE.clear()
+
+
 @pytest.fixture
 def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
     return create_app(settings, db=db)
