@@ -45,6 +45,13 @@ def counted(db: Database, workspace_id: int) -> tuple[int, int, Any]:
     return int(orders or 0), int(count or 0), spent
 
 
+@pytest.fixture(autouse=True)
+def _no_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Transactions here end by their record count only: the outcome must not depend on how fast the
+    # machine is (the 2-second budget is ``ChunkTransactions``'s other trigger).
+    monkeypatch.setattr(runner, "SQLITE_COMMIT_SECONDS", 3600.0)
+
+
 @pytest.fixture
 def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per transaction of chunks committed."""
@@ -67,7 +74,7 @@ def test_chunks_share_transactions_on_sqlite_and_commit_each_on_postgres(
     path = write_orders(tmp_path / "orders.jsonl", 30)
     report = runner.run_import(db, tenant.workspace_id, "orders", path, "jsonl", chunk_size=3, parallel=False)
     assert (report.read, report.created, report.failed) == (30, 30, 0)
-    # SQLite: ten chunks, well inside one transaction's budget.
+    # SQLite: ten chunks, far below SQLITE_COMMIT_ITEMS: one transaction.
     assert len(commits) == (1 if db.dialect == "sqlite" else 10)
     orders, order_count, spent = counted(db, tenant.workspace_id)
     assert (orders, order_count) == (30, 30)
@@ -85,6 +92,19 @@ def test_sqlite_commits_when_the_transaction_is_due(
     runner.run_import(db, tenant.workspace_id, "orders", path, "jsonl", chunk_size=3, parallel=False)
     assert len(commits) == 5  # every second chunk: 6 orders a transaction
     assert counted(db, tenant.workspace_id)[:2] == (30, 30)
+
+
+def test_sqlite_commits_when_the_transaction_has_run_its_time(
+    db: Database, tmp_path: Path, commits: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL commits every chunk")
+    monkeypatch.setattr(runner, "SQLITE_COMMIT_SECONDS", 0.0)  # always due: every chunk commits
+    tenant = make_tenant(db)
+    runner.run_import(db, tenant.workspace_id, "orders", write_orders(tmp_path / "o.jsonl", 9), "jsonl",
+                      chunk_size=3, parallel=False)
+    assert len(commits) == 3
+    assert counted(db, tenant.workspace_id)[:2] == (9, 9)
 
 
 def test_a_chunk_failing_on_the_database_is_rolled_back_alone_and_retried(
