@@ -47,14 +47,16 @@ TASKS = [
 ]
 
 ROUTERS = [
+    # Ingestion first: the shop's order and event calls are most of the traffic, and a request walks
+    # the routers in this order until one matches (no two routers share a path prefix).
+    "patronage.events.endpoints",
+    "patronage.events.behaviour_endpoints",
     "patronage.workspaces.endpoints",
     "patronage.members.endpoints",
     "patronage.kit.jobs.endpoints",
     "patronage.customers.endpoints",
     "patronage.webhooks.endpoints",
     "patronage.ledger.endpoints",
-    "patronage.events.endpoints",
-    "patronage.events.behaviour_endpoints",
     "patronage.events.shopify.endpoints",
     "patronage.tiers.endpoints",
     "patronage.rewards.endpoints",

@@ -39,6 +39,30 @@ from patronage.kit.upsert import execute_many, insert_rows, insert_with_ids, mat
 
 CHUNK = 500
 CUSTOMERS = cast(Table, Customer.__table__)
+
+
+def _add_totals_statement(*, dated: bool) -> Any:
+    """``add_order_totals``' relative UPDATE, built once (execute_many then compiles it once)."""
+    c: Any = CUSTOMERS.c
+    values: dict[Any, Any] = {
+        c.orders_count: c.orders_count + bindparam("b_orders"),
+        c.total_spent: c.total_spent + bindparam("b_amount", type_=Money),
+        c.updated_at: bindparam("b_now", type_=UTCDateTime()),
+    }
+    if dated:
+        first, last = bindparam("b_first", type_=UTCDateTime()), bindparam("b_last", type_=UTCDateTime())
+        values[c.first_order_at] = case(
+            (or_(c.first_order_at.is_(None), c.first_order_at > first), first), else_=c.first_order_at
+        )
+        values[c.last_order_at] = case((or_(c.last_order_at.is_(None), c.last_order_at < last), last),
+                                       else_=c.last_order_at)
+    where = and_(c.id == bindparam("b_id"), c.workspace_id == bindparam("b_ws"))
+    return update(CUSTOMERS).where(where).values(values)
+
+
+_ADD_TOTALS_DATED = _add_totals_statement(dated=True)
+_ADD_TOTALS = _add_totals_statement(dated=False)
+
 MINIMAL_COLUMNS = (
     "workspace_id", "external_id", "tags", "attributes", "orders_count", "total_spent", "lifecycle_stage",
     "created_at", "updated_at",
@@ -151,40 +175,20 @@ class CustomerRepository(WorkspaceRepository[Customer]):
 
     def add_order_totals(self, totals: Sequence[tuple[int, datetime | None, datetime | None, Decimal, int]]) -> None:
         """Relative updates, one executemany per shape: (id, first placed, last placed, amount, orders)."""
-        table = CUSTOMERS
-        c: Any = table.c
-        now = utcnow()
-        amount = bindparam("b_amount", type_=Money)
-        base: dict[Any, Any] = {
-            c.orders_count: c.orders_count + bindparam("b_orders"),
-            c.total_spent: c.total_spent + amount,
-            c.updated_at: bindparam("b_now", type_=UTCDateTime()),
-        }
-        first = bindparam("b_first", type_=UTCDateTime())
-        last = bindparam("b_last", type_=UTCDateTime())
-        dated = dict(base)
-        dated[c.first_order_at] = case(
-            (or_(c.first_order_at.is_(None), c.first_order_at > first), first), else_=c.first_order_at
-        )
-        dated[c.last_order_at] = case(
-            (or_(c.last_order_at.is_(None), c.last_order_at < last), last), else_=c.last_order_at
-        )
-        where = and_(c.id == bindparam("b_id"), c.workspace_id == self.workspace_id)
+        now, ws = utcnow(), self.workspace_id
         with_dates = [
-            {"b_id": i, "b_first": f, "b_last": la, "b_amount": a, "b_orders": n, "b_now": now}
+            {"b_id": i, "b_ws": ws, "b_first": f, "b_last": la, "b_amount": a, "b_orders": n, "b_now": now}
             for i, f, la, a, n in totals
             if f is not None and la is not None
         ]
         without_dates = [
-            {"b_id": i, "b_amount": a, "b_orders": n, "b_now": now}
+            {"b_id": i, "b_ws": ws, "b_amount": a, "b_orders": n, "b_now": now}
             for i, f, la, a, n in totals
             if f is None or la is None
         ]
         self.session.flush()  # driver-level executemany below: pending ORM changes go first
-        if with_dates:
-            execute_many(self.session, update(table).where(where).values(dated), with_dates)
-        if without_dates:
-            execute_many(self.session, update(table).where(where).values(base), without_dates)
+        execute_many(self.session, _ADD_TOTALS_DATED, with_dates)
+        execute_many(self.session, _ADD_TOTALS, without_dates)
         self._expire_cached(i for i, *_ in totals)
 
     def add_totals_of_orders(self, order_ranges: Sequence[Sequence[int]]) -> None:

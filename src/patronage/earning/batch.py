@@ -116,7 +116,8 @@ def _first_orders(session: Session, workspace_id: int, customer_ids: set[int]) -
         stmt = (
             select(o.customer_id, func.min(o.id))
             .join(earliest, (earliest.c.customer_id == o.customer_id) & (earliest.c.at == o.placed_at))
-            .where(o.workspace_id == workspace_id, o.status != "cancelled")
+            # The customers again here: without them the planner walks every order of the workspace.
+            .where(o.workspace_id == workspace_id, o.status != "cancelled", o.customer_id.in_(part))
             .group_by(o.customer_id)
         )
         out.update({c: i for c, i in session.execute(stmt)})

@@ -173,25 +173,33 @@ def _write_rows(
     insert_rows(session, AUDIT, AUDIT_COLUMNS, audits)
 
 
-def _bump(session: Session, ws: int, accounts: list[HeldAccount], now: datetime) -> None:
-    """One relative UPDATE per account (one executemany), as the sum of ``earn``'s bumps."""
-    if not accounts:
-        return
+def _bump_statement() -> Any:
+    """``_bump``'s relative UPDATE, built once (execute_many then compiles it once per dialect)."""
     c = ACCOUNTS.c
 
     def delta(name: str) -> Any:
         return bindparam(name, type_=Integer())
 
-    stmt = (
+    return (
         update(ACCOUNTS)
-        .where(c.id == delta("aid"), c.workspace_id == ws)
+        .where(c.id == delta("aid"), c.workspace_id == bindparam("ws"))
         .values(available=c.available + delta("d_available"), pending=c.pending + delta("d_pending"),
                 clawback=c.clawback + delta("d_clawback"), lifetime_earned=c.lifetime_earned + delta("d_earned"),
                 last_activity_at=bindparam("last", type_=UTCDateTime()),
                 updated_at=bindparam("now", type_=UTCDateTime()))
     )
-    execute_many(session, stmt, [
-        {"aid": a.id, "d_available": a.state.available - a.start[0], "d_pending": a.state.pending - a.start[1],
-         "d_clawback": a.state.clawback - a.start[2], "d_earned": a.earned, "last": a.last_activity_at, "now": now}
+
+
+_BUMP = _bump_statement()
+
+
+def _bump(session: Session, ws: int, accounts: list[HeldAccount], now: datetime) -> None:
+    """One relative UPDATE per account (one executemany), as the sum of ``earn``'s bumps."""
+    if not accounts:
+        return
+    execute_many(session, _BUMP, [
+        {"aid": a.id, "ws": ws, "d_available": a.state.available - a.start[0],
+         "d_pending": a.state.pending - a.start[1], "d_clawback": a.state.clawback - a.start[2],
+         "d_earned": a.earned, "last": a.last_activity_at, "now": now}
         for a in accounts
     ])

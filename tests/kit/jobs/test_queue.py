@@ -148,6 +148,25 @@ def test_claim_orders_by_priority_then_due_time(db: Database, worker: Worker) ->
     assert load_job(db, future).status == JobStatus.QUEUED
 
 
+def test_expired_leases_and_waiting_jobs_share_one_claim_order_and_limit(db: Database, worker: Worker) -> None:
+    """Waiting jobs and lost ones (running, lease expired) are found along two partial indexes; one
+    claim still takes them in a single priority, due-time order and never more than asked."""
+    clock.freeze(T0)
+    lost = _enqueue(db, run_at=T0 - timedelta(seconds=30))
+    with db.unit_of_work() as session:
+        session.get_one(Job, lost).priority = 50
+    assert [j.id for j in Worker(db, worker.settings, name="gone").claim()] == [lost]
+    clock.advance(timedelta(seconds=worker.settings.job_lease_seconds + 1))
+    urgent, routine, slow = (_enqueue(db) for _ in range(3))
+    with db.unit_of_work() as session:
+        session.get_one(Job, urgent).priority, session.get_one(Job, slow).priority = 10, 200
+    claimed = worker.claim(limit=3)
+    assert [j.id for j in claimed] == [urgent, lost, routine]
+    assert {j.locked_by for j in claimed} == {"test-worker"}
+    assert load_job(db, slow).status == JobStatus.QUEUED
+    assert [j.id for j in worker.claim(limit=3)] == [slow]
+
+
 def test_a_stopping_worker_takes_no_further_job(db: Database, worker: Worker) -> None:
     clock.freeze(T0)
     job_ids = [_enqueue(db) for _ in range(3)]

@@ -1,9 +1,10 @@
 """Claiming due jobs: one ``UPDATE … RETURNING`` takes a whole batch under a lease.
 
-The statement picks the due jobs (queued and due, or running with an expired lease) in priority, due
-time, id order, skipping rows other workers hold locked on PostgreSQL (``FOR UPDATE SKIP LOCKED``; SQLite
-has one writer, so its sub-select needs no lock), and in the same pass leases them to the worker and
-counts the attempt. A picked job whose lease expired on its last allowed attempt is buried instead.
+The statement picks the due jobs (queued and due, or running with an expired lease, each kind along its
+own partial index) in priority, due time, id order, skipping rows other workers hold locked on PostgreSQL
+(``FOR UPDATE SKIP LOCKED``; SQLite has one writer, so its sub-select needs no lock), and in the same pass
+leases them to the worker and counts the attempt. A picked job whose lease expired on its last allowed
+attempt is buried instead.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, case, cast, func, literal, or_, select, update
+from sqlalchemy import CTE, String, case, cast, func, literal, literal_column, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from patronage.kit.jobs.models import Job, JobStatus
 from patronage.kit.types import UTCDateTime
+
+# Literal statuses: the partial indexes ix_jobs_due and ix_jobs_leases serve only a query whose predicate
+# implies theirs, and a bound parameter implies nothing once PostgreSQL prepares a generic plan.
+_QUEUED: ColumnElement[str] = literal_column(f"'{JobStatus.QUEUED.value}'")
+_RUNNING: ColumnElement[str] = literal_column(f"'{JobStatus.RUNNING.value}'")
 
 
 def claim_due(
@@ -35,16 +41,13 @@ def claim_due(
 
     ``task_leases`` holds the lease, in seconds, of the tasks that declare their own.
     """
-    due = or_(
-        (Job.status == JobStatus.QUEUED) & (Job.run_at <= now),
-        (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < now),
-    )
-    picked = select(Job.id).where(due).order_by(Job.priority, Job.run_at, Job.id).limit(limit)
-    if postgres:
-        # A CTE holding FOR UPDATE is evaluated exactly once, so the LIMIT cannot be overrun by a
-        # re-scanned sub-select.
-        picked = picked.with_for_update(skip_locked=True)
-    ids = picked.cte("picked")
+    waiting = _pick("waiting", limit, postgres, Job.status == _QUEUED, Job.run_at <= now)
+    expired = _pick("expired", limit, postgres, Job.status == _RUNNING, Job.lease_expires_at < now)
+    both = union_all(
+        select(waiting.c.id, waiting.c.priority, waiting.c.run_at),
+        select(expired.c.id, expired.c.priority, expired.c.run_at),
+    ).subquery("due")
+    picked = select(both.c.id).order_by(both.c.priority, both.c.run_at, both.c.id).limit(limit)
 
     lost = (Job.status == JobStatus.RUNNING) & (Job.attempts >= Job.max_attempts)
     lease_end: ColumnElement[datetime] = literal(now + timedelta(seconds=default_lease), UTCDateTime())
@@ -61,7 +64,7 @@ def claim_due(
     # Every SET expression reads the row as it was before this UPDATE (standard SQL, both databases).
     stmt = (
         update(Job)
-        .where(Job.id.in_(select(ids.c.id)))
+        .where(Job.id.in_(picked))
         .values(
             status=case((lost, JobStatus.DEAD), else_=JobStatus.RUNNING),
             attempts=case((lost, Job.attempts), else_=Job.attempts + 1),
@@ -77,3 +80,14 @@ def claim_due(
     jobs = [job for job in returned if job.status == JobStatus.RUNNING]
     jobs.sort(key=lambda job: (job.priority, job.run_at, job.id))  # RETURNING keeps no order
     return jobs, len(returned) - len(jobs)
+
+
+def _pick(name: str, limit: int, postgres: bool, *where: ColumnElement[bool]) -> CTE:
+    """Up to ``limit`` jobs matching ``where`` in claim order, walked along their partial index; on
+    PostgreSQL locked as they are found, skipping rows another worker holds. A CTE holding FOR UPDATE
+    is evaluated exactly once, so the LIMIT cannot be overrun by a re-scanned sub-select."""
+    stmt = select(Job.id, Job.priority, Job.run_at).where(*where).order_by(Job.priority, Job.run_at, Job.id)
+    stmt = stmt.limit(limit)
+    if postgres:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return stmt.cte(name)

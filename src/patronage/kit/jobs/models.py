@@ -26,12 +26,25 @@ class JobStatus(StrEnum):
 # The partial unique index's predicate, shared with ``enqueue``'s ON CONFLICT clause: PostgreSQL infers
 # the index only from a literal predicate (a bound ``status = $1`` fails once the statement is prepared).
 QUEUED_UNIQUE_KEY_PREDICATE = "status = 'queued' AND unique_key IS NOT NULL"
+# The claim's two partial indexes (literal predicates, for the same reason). A job is in ``ix_jobs_due``
+# only while it waits and in ``ix_jobs_leases`` only while it runs: both stay as small as the live queue,
+# and the claim walks them in order, so the entries of finished jobs (dead tuples until vacuum) are
+# marked dead by the first scan that meets them instead of being visited again by every claim.
+QUEUED_PREDICATE = "status = 'queued'"
+RUNNING_PREDICATE = "status = 'running'"
+DEAD_PREDICATE = "status = 'dead'"
 
 
 class Job(IdMixin, Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_claim", "status", "run_at"),
+        Index("ix_jobs_due", "priority", "run_at", "id",
+              sqlite_where=text(QUEUED_PREDICATE), postgresql_where=text(QUEUED_PREDICATE)),
+        Index("ix_jobs_leases", "lease_expires_at",
+              sqlite_where=text(RUNNING_PREDICATE), postgresql_where=text(RUNNING_PREDICATE)),
+        # Dead jobs wait for an operator (doctor, the jobs list): found without walking finished ones.
+        Index("ix_jobs_dead", "finished_at",
+              sqlite_where=text(DEAD_PREDICATE), postgresql_where=text(DEAD_PREDICATE)),
         Index(
             # At most one *waiting* job per key. A running one does not block the next: it may have
             # read its inputs before the change that enqueued the new one.

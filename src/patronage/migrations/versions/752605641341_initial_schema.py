@@ -321,7 +321,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
     )
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_jobs_claim', ['status', 'run_at'], unique=False)
+        batch_op.create_index('ix_jobs_dead', ['finished_at'], unique=False, sqlite_where=sa.text("status = 'dead'"), postgresql_where=sa.text("status = 'dead'"))
+        batch_op.create_index('ix_jobs_due', ['priority', 'run_at', 'id'], unique=False, sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.create_index('ix_jobs_leases', ['lease_expires_at'], unique=False, sqlite_where=sa.text("status = 'running'"), postgresql_where=sa.text("status = 'running'"))
         batch_op.create_index(batch_op.f('ix_jobs_finished_at'), ['finished_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_jobs_queued_unique_key', ['unique_key'], unique=True, sqlite_where=sa.text("status = 'queued' AND unique_key IS NOT NULL"), postgresql_where=sa.text("status = 'queued' AND unique_key IS NOT NULL"))
@@ -1611,7 +1613,9 @@ def downgrade() -> None:
         batch_op.drop_index('uq_jobs_queued_unique_key', sqlite_where=sa.text("status = 'queued' AND unique_key IS NOT NULL"), postgresql_where=sa.text("status = 'queued' AND unique_key IS NOT NULL"))
         batch_op.drop_index(batch_op.f('ix_jobs_workspace_id'))
         batch_op.drop_index(batch_op.f('ix_jobs_finished_at'))
-        batch_op.drop_index('ix_jobs_claim')
+        batch_op.drop_index('ix_jobs_leases', sqlite_where=sa.text("status = 'running'"), postgresql_where=sa.text("status = 'running'"))
+        batch_op.drop_index('ix_jobs_due', sqlite_where=sa.text("status = 'queued'"), postgresql_where=sa.text("status = 'queued'"))
+        batch_op.drop_index('ix_jobs_dead', sqlite_where=sa.text("status = 'dead'"), postgresql_where=sa.text("status = 'dead'"))
 
     op.drop_table('jobs')
     with op.batch_alter_table('job_schedules', schema=None) as batch_op:
