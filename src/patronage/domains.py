@@ -72,6 +72,7 @@ ROUTERS = [
 DOCTOR_CHECKS = [
     "patronage.kit.doctor",
     "patronage.customers.doctor",
+    "patronage.events.doctor",
     "patronage.ledger.doctor",
     "patronage.tiers.doctor",
     "patronage.rewards.doctor",

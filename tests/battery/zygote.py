@@ -38,7 +38,11 @@ def _serve(sock: socket.socket, env: dict[str, str], log_path: str, worker: bool
         settings = Settings()
         configure_logging(settings.log_level, settings.log_json)
         app = create_app(settings, run_worker=worker)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+        # Keep-alive as long as race()'s barrier: its first connections sit idle until the last of n
+        # threads has connected, which on a loaded machine outlasts uvicorn's 5 s default; the server then
+        # closed them under the client ("connection reset by peer").
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+                                timeout_keep_alive=120)
         uvicorn.Server(config).run(sockets=[sock])
     except BaseException:
         import traceback

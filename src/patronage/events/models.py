@@ -41,6 +41,10 @@ class Order(WorkspaceScoped):
         Index("ix_orders_ws_updated", "workspace_id", "updated_at"),  # incremental analytics extract
     )
 
+    # The tenant comes with the customer (whose workspace key cascades): a foreign key of its own would
+    # cost an integrity-check query per order written, as much as the row itself on an import. That the
+    # two agree is the writers' rule, which `patronage doctor` checks (events.tenancy).
+    workspace_id: Mapped[int] = mapped_column(BigId, nullable=False)
     external_id: Mapped[str] = mapped_column(String(200))
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"))
     currency: Mapped[str] = mapped_column(String(3))
@@ -69,6 +73,7 @@ class OrderLine(WorkspaceScoped):
     __tablename__ = "order_lines"
     __table_args__ = (Index("ix_order_lines_ws_updated", "workspace_id", "updated_at"),)  # analytics extract
 
+    workspace_id: Mapped[int] = mapped_column(BigId, nullable=False)  # the order's (see Order.workspace_id)
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     position: Mapped[int]
     line_id: Mapped[str | None] = mapped_column(String(200))  # the shop's line id, for returns by line

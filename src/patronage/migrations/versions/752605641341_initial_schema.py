@@ -837,7 +837,6 @@ def upgrade() -> None:
     sa.Column('created_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_orders_customer_id_customers'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_orders_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_orders'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
@@ -1176,7 +1175,6 @@ def upgrade() -> None:
     sa.Column('created_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', patronage.kit.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_order_lines_order_id_orders'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_order_lines_workspace_id_workspaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_order_lines'))
     )
     with op.batch_alter_table('order_lines', schema=None) as batch_op:
