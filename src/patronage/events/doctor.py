@@ -8,9 +8,8 @@ comes with the parent row, whose key cascades. This check proves the writers kep
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import Customer
@@ -21,18 +20,15 @@ SHOW = 5
 
 
 def check_order_tenancy(session: Session) -> list[Finding]:
-    o: Any = cast(Table, Order.__table__).c
-    line: Any = cast(Table, OrderLine.__table__).c
-    c: Any = cast(Table, Customer.__table__).c
     orders = session.execute(
-        select(o.id, o.workspace_id, c.workspace_id.label("parent")).join_from(
-            cast(Table, Order.__table__), cast(Table, Customer.__table__), c.id == o.customer_id
-        ).where(o.workspace_id != c.workspace_id).limit(100)
+        select(Order.id, Order.workspace_id, Customer.workspace_id.label("parent"))
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.workspace_id != Customer.workspace_id).limit(100)
     ).all()
     lines = session.execute(
-        select(line.id, line.workspace_id, o.workspace_id.label("parent")).join_from(
-            cast(Table, OrderLine.__table__), cast(Table, Order.__table__), o.id == line.order_id
-        ).where(line.workspace_id != o.workspace_id).limit(100)
+        select(OrderLine.id, OrderLine.workspace_id, Order.workspace_id.label("parent"))
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.workspace_id != Order.workspace_id).limit(100)
     ).all()
     findings = []
     for what, parent, bad in (("order", "customer", orders), ("order line", "order", lines)):

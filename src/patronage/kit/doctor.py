@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patronage.kit.jobs.models import Job, JobStatus
+from patronage.kit.jobs.models import Job, JobStatus, status_is
 from patronage.kit.jobs.registry import REGISTRY
 
 
@@ -36,9 +36,7 @@ def check_job_handlers(session: Session) -> list[Finding]:
 
 
 def check_dead_jobs(session: Session) -> list[Finding]:
-    # A literal status: the partial index ix_jobs_dead serves it even under a generic (prepared) plan.
-    is_dead = Job.status == literal_column(f"'{JobStatus.DEAD.value}'")
-    dead = session.scalar(select(func.count()).select_from(Job).where(is_dead)) or 0
+    dead = session.scalar(select(func.count()).select_from(Job).where(status_is(JobStatus.DEAD))) or 0
     if dead:
         return [Finding("jobs.dead", "warning", f"{dead} dead job(s); inspect GET /api/v1/jobs?status=dead")]
     return [Finding("jobs.dead", "ok", "no dead jobs")]

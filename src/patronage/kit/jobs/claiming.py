@@ -12,17 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import CTE, String, case, cast, func, literal, literal_column, select, union_all, update
+from sqlalchemy import CTE, String, case, cast, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from patronage.kit.jobs.models import Job, JobStatus
+from patronage.kit.jobs.models import Job, JobStatus, status_is
 from patronage.kit.types import UTCDateTime
-
-# Literal statuses: the partial indexes ix_jobs_due and ix_jobs_leases serve only a query whose predicate
-# implies theirs, and a bound parameter implies nothing once PostgreSQL prepares a generic plan.
-_QUEUED: ColumnElement[str] = literal_column(f"'{JobStatus.QUEUED.value}'")
-_RUNNING: ColumnElement[str] = literal_column(f"'{JobStatus.RUNNING.value}'")
 
 
 def claim_due(
@@ -41,8 +36,8 @@ def claim_due(
 
     ``task_leases`` holds the lease, in seconds, of the tasks that declare their own.
     """
-    waiting = _pick("waiting", limit, postgres, Job.status == _QUEUED, Job.run_at <= now)
-    expired = _pick("expired", limit, postgres, Job.status == _RUNNING, Job.lease_expires_at < now)
+    waiting = _pick("waiting", limit, postgres, status_is(JobStatus.QUEUED), Job.run_at <= now)
+    expired = _pick("expired", limit, postgres, status_is(JobStatus.RUNNING), Job.lease_expires_at < now)
     both = union_all(
         select(waiting.c.id, waiting.c.priority, waiting.c.run_at),
         select(expired.c.id, expired.c.priority, expired.c.run_at),
