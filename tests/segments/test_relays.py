@@ -6,14 +6,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from patronage.kit import clock
 from patronage.kit.db import Database
 from patronage.kit.jobs.deferred import pending_keys
 from patronage.kit.jobs.models import Job
 from patronage.kit.jobs.queue import record_event, record_events_bulk
-from patronage.segments import tasks
-from tests.conftest import Tenant
+from patronage.segments import service, tasks
+from patronage.segments.schemas import SegmentCreate
+from tests.conftest import Tenant, make_tenant
 
 
 def _waiting(db: Database) -> list[tuple[object, ...]]:
@@ -24,6 +26,18 @@ def _waiting(db: Database) -> list[tuple[object, ...]]:
 
 def _key(ws: int, customer_id: int) -> str:
     return f"segments:customer:{ws}:{customer_id}"
+
+
+@pytest.fixture(autouse=True)
+def dynamic_segment(db: Database, tenant: Tenant) -> None:
+    """Re-evaluations are relayed only in a workspace with a dynamic segment (see the last tests)."""
+    with db.unit_of_work() as session:
+        _buyers(session, tenant.workspace_id)
+
+
+def _buyers(session: Session, ws: int) -> None:
+    service.create_segment(session, ws, SegmentCreate(
+        name="Buyers", definition={"field": "orders_count", "op": "gte", "value": 1}), actor="t")
 
 
 def test_trigger_events_enqueue_one_reevaluation_per_customer_at_commit(db: Database, tenant: Tenant) -> None:
@@ -115,3 +129,21 @@ def test_relay_jobs_queued_by_an_older_version_still_run() -> None:
         assert REGISTRY.tasks[name].fn is tasks.on_change and REGISTRY.tasks[name].batch_fn is tasks.on_changes
         assert name not in REGISTRY.handler_tasks(event_type)
         assert tasks.on_trigger in REGISTRY.relays_of(event_type)
+
+
+def test_a_workspace_without_dynamic_segments_relays_nothing(db: Database, tenant: Tenant) -> None:
+    """Its re-evaluations would find nothing to evaluate: no job is queued for them. A dynamic segment
+    made in the same transaction counts for the events recorded after it."""
+    other = make_tenant(db, "relay-none")
+    with db.unit_of_work() as session:
+        record_event(session, other.workspace_id, "order.recorded", {"customer_id": 7})
+        service.create_segment(session, other.workspace_id, SegmentCreate(
+            name="Static", kind="static"), actor="t")
+        record_event(session, other.workspace_id, "points.earned", {"customer_id": 8})
+        assert pending_keys(session) == []
+        _buyers(session, other.workspace_id)
+        record_event(session, other.workspace_id, "points.earned", {"customer_id": 9})
+        assert pending_keys(session) == [_key(other.workspace_id, 9)]
+    with db.unit_of_work() as session:  # the next transaction asks again, and finds the segment
+        record_event(session, other.workspace_id, "points.earned", {"customer_id": 7})
+        assert pending_keys(session) == [_key(other.workspace_id, 7)]

@@ -7,6 +7,9 @@ from sqlalchemy import delete, func, select
 from patronage.kit.repository import WorkspaceRepository
 from patronage.segments.models import Segment, SegmentMembership
 
+# ``kit.memo`` key of "has the workspace a dynamic segment" (segments.tasks), forgotten when one is made.
+DYNAMIC_MEMO = "segments.any_dynamic"
+
 
 class SegmentRepository(WorkspaceRepository[Segment]):
     model = Segment
@@ -16,6 +19,10 @@ class SegmentRepository(WorkspaceRepository[Segment]):
 
     def dynamic(self) -> list[Segment]:
         return list(self.session.scalars(self.select().where(Segment.kind == "dynamic").order_by(Segment.id)))
+
+    def any_dynamic(self) -> bool:
+        query = select(Segment.id).where(Segment.workspace_id == self.workspace_id, Segment.kind == "dynamic")
+        return self.session.execute(query.limit(1)).first() is not None
 
 
 class MembershipRepository:

@@ -18,9 +18,10 @@ from patronage.kit.audit import audit
 from patronage.kit.clock import utcnow
 from patronage.kit.errors import Conflict, field_error
 from patronage.kit.jobs.queue import record_events_bulk
+from patronage.kit.memo import forget
 from patronage.segments import compiler
 from patronage.segments.models import Segment, SegmentMembership
-from patronage.segments.repository import MembershipRepository, SegmentRepository
+from patronage.segments.repository import DYNAMIC_MEMO, MembershipRepository, SegmentRepository
 from patronage.segments.schemas import CustomerSample, PreviewOut, SegmentCreate, SegmentUpdate
 
 log = logging.getLogger("patronage.segments")
@@ -68,6 +69,7 @@ def create_segment(session: Session, workspace_id: int, data: SegmentCreate, *, 
     audit(session, workspace_id=workspace_id, actor=actor, action="segment.created", subject_type="segment",
           subject_id=segment.id, data={"name": segment.name, "kind": segment.kind})
     if segment.kind == "dynamic":
+        forget(session, (DYNAMIC_MEMO, workspace_id))  # events later in this transaction re-evaluate
         evaluate_segment(session, workspace_id, segment)
     return segment
 

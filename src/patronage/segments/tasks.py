@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 from patronage.kit.jobs import JobContext, batch_of, enqueue, on_event, periodic, relay, task
 from patronage.kit.jobs.deferred import enqueue_debounced_at_commit
 from patronage.kit.jobs.queue import enqueue_debounced
+from patronage.kit.memo import per_transaction
 from patronage.segments import service
+from patronage.segments.repository import DYNAMIC_MEMO, SegmentRepository
 
 REEVALUATE = "segments.reevaluate_customer"
 EVALUATE_ALL = "segments.evaluate_all"
@@ -45,8 +47,19 @@ def _key(workspace_id: int, customer_id: int) -> str:
     return f"segments:customer:{workspace_id}:{customer_id}"
 
 
+def has_dynamic_segments(session: Session, workspace_id: int) -> bool:
+    """Whether the workspace has a dynamic segment, asked once per transaction (``kit.memo``). Without
+    one a re-evaluation has nothing to do: creating one evaluates every customer at once, and the hourly
+    ``evaluate_all`` catches a change that committed while it was being created."""
+    return per_transaction(session, (DYNAMIC_MEMO, workspace_id),
+                           lambda: SegmentRepository(session, workspace_id).any_dynamic())
+
+
 def schedule_customer(session: Session, workspace_id: int, customer_id: int) -> None:
-    """Re-evaluate the customer once the burst is over; enqueued at the transaction's commit."""
+    """Re-evaluate the customer once the burst is over; enqueued at the transaction's commit (nothing
+    when the workspace has no dynamic segment)."""
+    if not has_dynamic_segments(session, workspace_id):
+        return
     enqueue_debounced_at_commit(session, REEVALUATE, _key(workspace_id, customer_id), {"customer_id": customer_id},
                                 workspace_id=workspace_id, debounce=DEBOUNCE)
 

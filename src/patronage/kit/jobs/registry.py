@@ -180,8 +180,9 @@ def relay(event_type: str) -> Callable[[Relay], Relay]:
     ``event_type`` ("*" for every event), in the recording transaction, instead of through a job.
 
     Only for reactions that merely schedule other work, and only through ``enqueue_debounced_at_commit``
-    (which takes its rows last, at commit, in one lock order): a relay must not read or lock anything,
-    it runs on every write. It saves the job row (insert, claim, success) a relaying handler would cost.
+    (which takes its rows last, at commit, in one lock order): a relay must not lock anything, and reads
+    at most once per transaction (``kit.memo.per_transaction``): it runs on every write. It saves the job
+    row (insert, claim, success) a relaying handler would cost.
     """
 
     def register(fn: Relay) -> Relay:

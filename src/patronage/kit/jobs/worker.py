@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from patronage.config import Settings
 from patronage.kit.clock import utcnow
 from patronage.kit.db import Database
-from patronage.kit.jobs.claiming import claim_due
+from patronage.kit.jobs.claiming import ClaimedJob, claim_due
 from patronage.kit.jobs.models import Job, JobStatus
 from patronage.kit.jobs.registry import REGISTRY, JobContext, RecordedFailure, TaskSpec
 from patronage.kit.jobs.scheduler import fire_due_schedules, sync_schedules
@@ -66,12 +66,12 @@ class Worker:
         self._last_fire: datetime | None = None
 
     # ---- claiming ---------------------------------------------------------------------------------
-    def claim(self, limit: int = 1) -> list[Job]:
+    def claim(self, limit: int = 1) -> list[ClaimedJob]:
         """Lease up to ``limit`` due jobs to this worker, in one transaction (see ``claiming``)."""
         now = utcnow()
         leases = {name: spec.lease_seconds for name, spec in REGISTRY.tasks.items() if spec.lease_seconds}
         with self.db.unit_of_work() as session:
-            claimed: list[Job] = []
+            claimed: list[ClaimedJob] = []
             # Burying a lost job claims nothing, so ask again until we hold ``limit`` or none is due:
             # otherwise one dead job would end the caller's batch while runnable jobs wait behind it.
             while len(claimed) < limit:
@@ -85,7 +85,7 @@ class Worker:
             return claimed
 
     # ---- running ------------------------------------------------------------------------------------
-    def _context(self, job: Job) -> JobContext:
+    def _context(self, job: ClaimedJob) -> JobContext:
         return JobContext(
             job_id=job.id,
             task=job.task,
@@ -97,7 +97,7 @@ class Worker:
             db=self.db,
         )
 
-    def execute(self, job: Job) -> bool:
+    def execute(self, job: ClaimedJob) -> bool:
         """Run one claimed job; True when it succeeded."""
         spec = REGISTRY.tasks.get(job.task)
         if spec is None:
@@ -134,7 +134,7 @@ class Worker:
         finally:
             session.close()
 
-    def execute_batch(self, spec: TaskSpec, jobs: list[Job]) -> list[Job]:
+    def execute_batch(self, spec: TaskSpec, jobs: list[ClaimedJob]) -> list[ClaimedJob]:
         """Run claimed jobs of one task and workspace in one transaction through ``spec.batch_fn``.
 
         Returns the jobs still to run one by one: none on success; all of them when the batch handler
@@ -167,12 +167,12 @@ class Worker:
         result = session.execute(_MARK_SUCCEEDED, {"ids": ids, "worker": self.name, "now": utcnow()})
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    def _fail(self, job: Job, spec: TaskSpec | None, error: str, *, final: bool) -> None:
+    def _fail(self, job: ClaimedJob, spec: TaskSpec | None, error: str, *, final: bool) -> None:
         with self.db.unit_of_work() as session:
             self._apply_failure(session, job, spec, error, final=final)
 
     def _apply_failure(
-        self, session: Session, job: Job, spec: TaskSpec | None, error: str, *, final: bool
+        self, session: Session, job: ClaimedJob, spec: TaskSpec | None, error: str, *, final: bool
     ) -> bool:
         """Requeue with backoff or bury the job, if we still hold it. False when the lease was lost."""
         now = utcnow()
@@ -211,7 +211,7 @@ class Worker:
             ran += self._run_claimed(jobs)
         return ran
 
-    def _run_claimed(self, jobs: list[Job]) -> int:
+    def _run_claimed(self, jobs: list[ClaimedJob]) -> int:
         """Run a claim: batchable groups in one transaction each, every other job on its own."""
         held_since = time.monotonic()
         units = deque(_units(jobs))
@@ -240,7 +240,7 @@ class Worker:
                 ran += 1
         return ran
 
-    def release(self, jobs: list[Job]) -> None:
+    def release(self, jobs: list[ClaimedJob]) -> None:
         """Put claimed jobs that never started back in the queue, their attempt not counted."""
         with self.db.unit_of_work() as session:
             for job in jobs:
@@ -301,12 +301,12 @@ class Worker:
         self._stop.set()
 
 
-def _units(jobs: list[Job]) -> list[list[Job]]:
+def _units(jobs: list[ClaimedJob]) -> list[list[ClaimedJob]]:
     """Split a claim into what runs in one transaction: the jobs of a task with a batch handler, per
     workspace, in id order (the batch contract); every other job alone. Units keep claim order (the
     position of their first job), so higher-priority work still runs first."""
-    units: list[list[Job]] = []
-    groups: dict[tuple[str, int | None], list[Job]] = {}
+    units: list[list[ClaimedJob]] = []
+    groups: dict[tuple[str, int | None], list[ClaimedJob]] = {}
     for job in jobs:
         spec = REGISTRY.tasks.get(job.task)
         if spec is None or spec.batch_fn is None:
