@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = 5.0
     # POST /orders writes concurrent orders in one transaction and one commit (docs/ingestion.md#group-commit).
     order_group_commit: bool = True
+    # Committer threads per process. One writes the biggest batches (what waited while it wrote) and so
+    # the least CPU per order; more overlap batches with the database's round trips (a distant server).
+    order_group_commit_threads: int = Field(default=1, ge=1, le=16)
 
     # Job queue
     worker_concurrency: int = 1

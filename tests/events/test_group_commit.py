@@ -331,6 +331,16 @@ def test_idempotency_key_takes_the_request_transaction(client: TestClient, app: 
     assert app.state.group_committer.items == 1
 
 
+def test_the_committer_runs_as_many_threads_as_configured(settings: Settings, db: Database, tenant: Tenant) -> None:
+    assert Settings().order_group_commit_threads == 1  # the biggest batches: the least CPU per order
+    with pytest.raises(ValueError, match="order_group_commit_threads"):
+        Settings(order_group_commit_threads=0)
+    app = create_app(settings.model_copy(update={"order_group_commit_threads": 3}), db=db)
+    with TestClient(app, base_url="https://testserver") as client:
+        assert client.post(URL, json=order_body("T-1"), headers=tenant.headers).status_code == 201
+        assert app.state.group_committer.threads == 3
+
+
 def test_errors_and_shutdown(app: FastAPI, tenant: Tenant, db: Database) -> None:
     with TestClient(app, base_url="https://testserver") as client:
         bad = client.post(URL, json=order_body("Z", total="1.00"), headers=tenant.headers)

@@ -50,10 +50,6 @@ Cursor = Annotated[str | None, Query(description="next_cursor of the previous pa
 Limit = Annotated[int | None, Query(description="page size, 1-200 (default 50)")]
 
 
-# Committer threads per process: a batch is written while the previous one commits (events/group_commit.py).
-COMMIT_THREADS = 4
-
-
 def _code(response: Response, outcome: Outcome) -> None:
     response.status_code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
 
@@ -100,7 +96,8 @@ async def upsert_order(
     write = OrderWrite(principal.workspace_id, body, principal.actor, _ingested_order)
     result: Ingested[OrderOut]
     if request.state.commits_elsewhere:  # group commit (docs/ingestion.md#group-commit)
-        committer = committer_for(request.app.state, request.app.state.db, write_batch, threads=COMMIT_THREADS)
+        committer = committer_for(request.app.state, request.app.state.db, write_batch,
+                                  threads=request.app.state.settings.order_group_commit_threads)
         result = await asyncio.wrap_future(committer.submit(write))
     else:  # an Idempotency-Key, or group commit switched off: the request's own transaction
         result = await run_in_threadpool(write, session)
