@@ -2,8 +2,10 @@
 
 (1) ``ingest``: orders through the real HTTP API (``POST /api/v1/orders``, API key, PostgreSQL) at 32
     concurrent connections, earning rules + ledger (+ tiers and every other ``order.recorded``
-    subscriber) running in ``patronage worker`` processes, versus a bare reference endpoint (FastAPI +
-    SQLAlchemy, one INSERT + one UPDATE in one transaction) on the same PostgreSQL, same uvicorn settings
+    subscriber) running in ``patronage worker`` processes (at ``nice 10``, as docs/operations.md
+    recommends for workers sharing the machine with HTTP processes; ``--worker-nice 0`` to compare),
+    versus a bare reference endpoint (FastAPI + SQLAlchemy, one INSERT + one UPDATE in one transaction)
+    on the same PostgreSQL, same uvicorn settings
     and process count, same run. Measured end to end: from the first request until the earn
     transaction of the last order exists (a poller counts them), so the worker's lag is inside the
     number. HTTP latency p50/p99 come from the client. Targets: >= 50 % of the reference's
@@ -251,8 +253,11 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
                        PATRONAGE_DB_POOL_SIZE="10", REF_DATABASE_URL=url,
                        PATRONAGE_ORDER_GROUP_COMMIT="false" if args.no_group_commit else "true")
         for _ in range(0 if args.http_only else args.job_processes):
-            procs.append(subprocess.Popen([*patronage_command(), "worker", "--concurrency", str(args.job_threads)],
-                                          env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            # At a lower CPU priority, as docs/operations.md recommends for workers sharing the machine.
+            nice = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
+            command = [*nice, *patronage_command(), "worker", "--concurrency", str(args.job_threads)]
+            procs.append(subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
         headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
         workers = ["--workers", str(args.http_workers)]
         with temp_dir() as tmp:
@@ -331,7 +336,7 @@ def ingest(args: argparse.Namespace) -> dict[str, Any]:
                      "orders": args.orders, "customers": args.customers,
                      "concurrency": args.concurrency,
                      "http_workers": args.http_workers, "job_worker_processes": args.job_processes,
-                     "job_worker_threads": args.job_threads,
+                     "job_worker_threads": args.job_threads, "job_worker_nice": args.worker_nice,
                      "measured": "first request until the last order's earn transaction exists (DB poll 50 ms)"},
         "patronage": {**{k: v for k, v in real_run.items() if k != "start"},
                       "end_to_end_orders_per_s": None if args.http_only else round(e2e, 1)},
@@ -433,6 +438,8 @@ def main() -> None:
     # One process, one thread: the production default, and the least job CPU per order (docs/jobs.md).
     parser.add_argument("--job-processes", type=int, default=1)
     parser.add_argument("--job-threads", type=int, default=1)
+    parser.add_argument("--worker-nice", type=int, default=10,
+                        help="CPU niceness of the job workers (docs/operations.md; 0: as the HTTP processes)")
     parser.add_argument("--no-group-commit", action="store_true",
                         help="diagnostic: each POST /orders commits on its own (PATRONAGE_ORDER_GROUP_COMMIT=false)")
     parser.add_argument("--http-only", action="store_true",
