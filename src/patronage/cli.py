@@ -63,6 +63,7 @@ def serve(
     import uvicorn
 
     from patronage.app import create_app
+    from patronage.kit.garbage import settle_for_serving
     from patronage.kit.logging import configure_logging
 
     settings = get_settings()
@@ -72,7 +73,9 @@ def serve(
             raise typer.BadParameter("several HTTP processes need PostgreSQL; SQLite has one writer")
         uvicorn.run("patronage.asgi:app", host=host, port=port, workers=workers, log_config=None)
         return
-    uvicorn.run(create_app(settings, run_worker=worker), host=host, port=port, log_config=None)
+    application = create_app(settings, run_worker=worker)
+    settle_for_serving()
+    uvicorn.run(application, host=host, port=port, log_config=None)
 
 
 @app.command()
@@ -81,6 +84,7 @@ def worker(concurrency: Annotated[int, typer.Option(min=1)] = 1) -> None:
     import signal
     import threading
 
+    from patronage.kit.garbage import settle_for_serving
     from patronage.kit.jobs.worker import Worker
 
     db = _database()
@@ -88,6 +92,7 @@ def worker(concurrency: Annotated[int, typer.Option(min=1)] = 1) -> None:
     domains.load_tasks()
     if db.dialect == "sqlite" and concurrency > 1:
         raise typer.BadParameter("SQLite has one writer: use --concurrency 1")
+    settle_for_serving()
     pool = [Worker(db, settings) for _ in range(concurrency)]
     for w in pool:
         w.name = f"{w.name}:{pool.index(w)}"

@@ -54,3 +54,21 @@ def few_collections(fn: Callable[P, R]) -> Callable[P, R]:
             _exit()
 
     return wrapper
+
+
+# A server's young collections: every 20,000 allocations instead of 700 (a request allocates thousands).
+SERVING_THRESHOLD = 20_000
+
+
+def settle_for_serving() -> None:
+    """A long-running process (an HTTP server, a worker) once its code and application are loaded.
+
+    Everything alive then (modules, the app, SQLAlchemy's mappers, pydantic's validators: hundreds of
+    thousands of objects) stays alive for good, yet every full collection walked it all again: a pause
+    of tens of milliseconds in whichever request it hit. ``gc.freeze`` takes those objects out of the
+    collector's view; collecting first keeps garbage out of the frozen set. Young collections run less
+    often, as under ``few_collections``, and still find the cycles requests leave.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(SERVING_THRESHOLD, *gc.get_threshold()[1:])
