@@ -18,7 +18,6 @@ from sqlalchemy import (
     CTE,
     BindParameter,
     String,
-    Table,
     Update,
     bindparam,
     case,
@@ -31,10 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from patronage.kit.jobs.models import Job, JobStatus, status_is
+from patronage.kit.jobs.models import JOBS_TABLE, Job, JobStatus, status_is
 from patronage.kit.types import UTCDateTime
-
-_JOBS: Table = Job.__table__  # type: ignore[assignment]
 
 
 class ClaimedJob(NamedTuple):
@@ -94,7 +91,7 @@ def _claim_statement(postgres: bool, leased_tasks: tuple[str, ...]) -> Update:
     ).subquery("due")
     picked = select(both.c.id).order_by(both.c.priority, both.c.run_at, both.c.id).limit(bindparam("limit"))
 
-    jobs = _JOBS.c
+    jobs = JOBS_TABLE.c
     lost = (jobs.status == JobStatus.RUNNING) & (jobs.attempts >= jobs.max_attempts)
     lease_end: ColumnElement[datetime] = _at("lease_end")
     if leased_tasks:
@@ -107,7 +104,7 @@ def _claim_statement(postgres: bool, leased_tasks: tuple[str, ...]) -> Update:
     )
     # Every SET expression reads the row as it was before this UPDATE (standard SQL, both databases).
     return (
-        _JOBS.update()
+        JOBS_TABLE.update()
         .where(jobs.id.in_(picked))
         .values(
             status=case((lost, JobStatus.DEAD), else_=JobStatus.RUNNING),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, String, Text, literal_column, text
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, Table, Text, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patronage.kit.clock import utcnow
@@ -73,6 +73,10 @@ class Job(IdMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+# The table itself, for the Core statements of the hot paths (claim, enqueue, success): no ORM machinery.
+JOBS_TABLE = cast(Table, Job.__table__)
 
 
 class JobSchedule(IdMixin, Base):

@@ -26,7 +26,7 @@ from patronage.config import Settings
 from patronage.kit.clock import utcnow
 from patronage.kit.db import Database
 from patronage.kit.jobs.claiming import ClaimedJob, claim_due
-from patronage.kit.jobs.models import Job, JobStatus
+from patronage.kit.jobs.models import JOBS_TABLE, Job, JobStatus
 from patronage.kit.jobs.registry import REGISTRY, JobContext, RecordedFailure, TaskSpec
 from patronage.kit.jobs.scheduler import fire_due_schedules, sync_schedules
 
@@ -41,17 +41,17 @@ CLAIM_BATCH = 64
 # their attempt not counted, rather than let them wait out their leases behind the slow ones.
 CLAIM_HOLD_SECONDS = 10.0
 
-_jobs = Job.metadata.tables[Job.__tablename__]
+
 # Success is one Core UPDATE, guarded like every write of a claimed job: only while we still hold it.
 _MARK_SUCCEEDED = (
-    update(_jobs)
-    .where(_jobs.c.id.in_(bindparam("ids", expanding=True)), _jobs.c.locked_by == bindparam("worker"),
-           _jobs.c.status == JobStatus.RUNNING)
+    update(JOBS_TABLE)
+    .where(JOBS_TABLE.c.id.in_(bindparam("ids", expanding=True)), JOBS_TABLE.c.locked_by == bindparam("worker"),
+           JOBS_TABLE.c.status == JobStatus.RUNNING)
     .values(status=JobStatus.SUCCEEDED, finished_at=bindparam("now"), lease_expires_at=None)
 )
-_STILL_OWNED = select(_jobs.c.id).where(
-    _jobs.c.id.in_(bindparam("ids", expanding=True)), _jobs.c.locked_by == bindparam("worker"),
-    _jobs.c.status == JobStatus.RUNNING,
+_STILL_OWNED = select(JOBS_TABLE.c.id).where(
+    JOBS_TABLE.c.id.in_(bindparam("ids", expanding=True)), JOBS_TABLE.c.locked_by == bindparam("worker"),
+    JOBS_TABLE.c.status == JobStatus.RUNNING,
 )
 
 
