@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -451,7 +450,6 @@ def main() -> None:
     if args.part in ("ingest", "all"):
         out["ingest"] = ingest(args)
     emit(out)
-    json.dumps(out)
     sys.exit(0)
 
 
