@@ -36,9 +36,10 @@ from sqlalchemy import insert, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from patronage import domains
-from patronage.analytics.extract import TABLES, extract, open_store
+from patronage.analytics.extract import extract, open_store
 from patronage.analytics.models import CustomerScores
 from patronage.analytics.service import write_scores
+from patronage.analytics.store_tables import TABLES
 from patronage.config import Settings
 from patronage.customers.models import Customer
 from patronage.events.models import Order

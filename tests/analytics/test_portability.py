@@ -15,7 +15,7 @@ import pytest
 from patronage.analytics.calendar import Period
 from patronage.analytics.compute import compute_all
 from patronage.analytics.engine import DuckEngine, SparkEngine, to_spark_sql
-from patronage.analytics.extract import SIDE_TABLES, TABLES
+from patronage.analytics.store_tables import SIDE_TABLES, TABLES
 from tests.analytics import dataset
 
 pytestmark = [

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from patronage.customers.attributes import AttributeSpec, AttributeType, check_definition
 from patronage.customers.consent_repository import ConsentTopicRepository
 from patronage.customers.consent_schemas import ConsentTopicCreate, ConsentTopicUpdate
+from patronage.customers.definition_repository import AttributeDefinitionRepository, SettingsRepository
 from patronage.customers.lifecycle_rules import LifecycleDefinitions
 from patronage.customers.models import AttributeDefinition, ConsentTopic, CustomerSettings
-from patronage.customers.repository import AttributeDefinitionRepository, SettingsRepository
 from patronage.customers.schemas import (
     AttributeDefinitionCreate,
     AttributeDefinitionUpdate,

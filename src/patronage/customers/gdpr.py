@@ -27,15 +27,11 @@ from patronage.customers import consent, lifecycle
 from patronage.customers.activity_repository import ActivityRepository
 from patronage.customers.consent_repository import ConsentEvidenceRepository, ConsentStateRepository
 from patronage.customers.consent_schemas import ConsentEvidenceOut, ConsentStateOut
+from patronage.customers.erasure_repository import purge_jobs, purge_stored_responses
 from patronage.customers.errors import CustomerMerged
+from patronage.customers.identity_repository import IdentityRepository, TagRepository
 from patronage.customers.models import Customer
-from patronage.customers.repository import (
-    CustomerRepository,
-    IdentityRepository,
-    TagRepository,
-    purge_jobs,
-    purge_stored_responses,
-)
+from patronage.customers.repository import CustomerRepository
 from patronage.customers.schemas import CustomerOut, IdentityOut, StageHistoryOut
 from patronage.customers.service import get_customer
 from patronage.kit.audit import audit

@@ -17,8 +17,9 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from patronage.customers import consent, lifecycle
 from patronage.customers.consent_repository import ConsentStateRepository
 from patronage.customers.errors import CustomerErased, CustomerMerged
+from patronage.customers.identity_repository import TagRepository
 from patronage.customers.models import ConsentEvidence, Customer, CustomerIdentity
-from patronage.customers.repository import CustomerRepository, TagRepository, move_rows
+from patronage.customers.repository import CustomerRepository, move_rows
 from patronage.events.models import BehaviourEvent, Order
 from patronage.kit.audit import audit
 from patronage.kit.errors import NotFound, field_error

@@ -1,4 +1,8 @@
-"""Queries for profiles, identities, tags, attribute definitions and settings, scoped by workspace."""
+"""Queries for profiles (look-ups, search, order aggregates, stages, activity) and merges, scoped by workspace.
+
+A profile's identifiers and tags: ``identity_repository.py``; attribute definitions and settings:
+``definition_repository.py``; what erasure purges outside the profile: ``erasure_repository.py``.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    delete,
     exists,
     func,
-    insert,
     or_,
     select,
     update,
@@ -26,16 +28,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from patronage.customers.models import (
-    AttributeDefinition,
     Customer,
     CustomerIdentity,
-    CustomerSettings,
     CustomerTag,
 )
 from patronage.kit.clock import utcnow
 from patronage.kit.repository import WorkspaceRepository
 from patronage.kit.types import Money, UTCDateTime
-from patronage.kit.upsert import execute_many, insert_rows, insert_with_ids, matching_batches
+from patronage.kit.upsert import execute_many, insert_with_ids, matching_batches
 
 CHUNK = 500
 CUSTOMERS = cast(Table, Customer.__table__)
@@ -311,120 +311,11 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         return list(self.session.execute(stmt))
 
 
-class IdentityRepository(WorkspaceRepository[CustomerIdentity]):
-    model = CustomerIdentity
-
-    def find(self, kind: str, value: str) -> CustomerIdentity | None:
-        stmt = self.select().where(CustomerIdentity.kind == kind, CustomerIdentity.value == value)
-        return self.session.scalars(stmt).one_or_none()
-
-    def for_customer(self, customer_id: int) -> list[CustomerIdentity]:
-        stmt = self.select().where(CustomerIdentity.customer_id == customer_id).order_by(CustomerIdentity.id)
-        return list(self.session.scalars(stmt))
-
-    def insert_many(self, rows: Sequence[tuple[int, str, str]]) -> None:
-        """(customer id, kind, value) rows in one driver call (``kit.upsert``)."""
-        if not rows:
-            return
-        now = utcnow()
-        self.session.flush()  # a raw insert: the profiles it points to must be written first
-        table = cast(Table, CustomerIdentity.__table__)
-        insert_rows(self.session, table, ("workspace_id", "customer_id", "kind", "value", "created_at", "updated_at"),
-                    [(self.workspace_id, cid, kind, value, now, now) for cid, kind, value in rows])
-
-    def remove_all(self, customer_id: int) -> int:
-        result = self.session.execute(
-            delete(CustomerIdentity).where(
-                CustomerIdentity.workspace_id == self.workspace_id, CustomerIdentity.customer_id == customer_id
-            )
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-class TagRepository(WorkspaceRepository[CustomerTag]):
-    model = CustomerTag
-
-    def set_tags(self, customer_id: int, tags: Sequence[str]) -> None:
-        """Make the customer's tag rows equal ``tags``."""
-        stmt = select(CustomerTag.tag).where(
-            CustomerTag.workspace_id == self.workspace_id, CustomerTag.customer_id == customer_id
-        )
-        existing = set(self.session.scalars(stmt))
-        wanted = set(tags)
-        gone = existing - wanted
-        if gone:
-            self.session.execute(
-                delete(CustomerTag).where(
-                    CustomerTag.workspace_id == self.workspace_id,
-                    CustomerTag.customer_id == customer_id,
-                    CustomerTag.tag.in_(gone),
-                )
-            )
-        added = [t for t in tags if t not in existing]
-        if added:
-            now = utcnow()
-            self.session.execute(
-                insert(CustomerTag),
-                [{"workspace_id": self.workspace_id, "customer_id": customer_id, "tag": t,
-                  "created_at": now, "updated_at": now} for t in added],
-            )
-
-
-class AttributeDefinitionRepository(WorkspaceRepository[AttributeDefinition]):
-    model = AttributeDefinition
-
-    def list(self) -> list[AttributeDefinition]:
-        return list(self.session.scalars(self.select().order_by(AttributeDefinition.name)))
-
-    def by_name(self, name: str) -> AttributeDefinition | None:
-        return self.session.scalars(self.select().where(AttributeDefinition.name == name)).one_or_none()
-
-    def delete(self, definition: AttributeDefinition) -> None:
-        self.session.delete(definition)
-        self.session.flush()
-
-
-class SettingsRepository(WorkspaceRepository[CustomerSettings]):
-    model = CustomerSettings
-
-    def current(self) -> CustomerSettings | None:
-        return self.session.scalars(self.select()).one_or_none()
-
-
 def move_rows(session: Session, column: Column[Any], workspace_id: int, from_id: int, to_id: int) -> int:
     """Re-point every row of ``column``'s table from one customer to another (merges)."""
     table = column.table
     scope = table.c.workspace_id == workspace_id
     result = session.execute(update(table).where(scope, column == from_id).values({column.name: to_id}))
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def purge_stored_responses(session: Session, workspace_id: int, needles: Sequence[str]) -> int:
-    """Delete the workspace's stored idempotent responses that quote any of ``needles`` (erasure)."""
-    from patronage.kit.idempotency import IdempotencyRecord
-
-    if not needles:
-        return 0
-    matches = [IdempotencyRecord.body.like(like_pattern(n), escape="\\") for n in needles]
-    result = session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.workspace_id == workspace_id, or_(*matches))
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def purge_jobs(session: Session, workspace_id: int, needles: Sequence[str]) -> int:
-    """Delete the workspace's jobs whose payload quotes any of ``needles`` (erasure): an e-mail still
-    waiting for the erased address is never sent, and finished jobs keep no copy of it."""
-    from sqlalchemy import Text
-    from sqlalchemy import cast as sql_cast
-
-    from patronage.kit.jobs.models import Job
-
-    if not needles:
-        return 0
-    payload = sql_cast(Job.payload, Text)
-    matches = [payload.like(like_pattern(n), escape="\\") for n in needles]
-    result = session.execute(delete(Job).where(Job.workspace_id == workspace_id, or_(*matches)))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -17,9 +17,10 @@ from patronage.customers import single_row_repository as single_row
 from patronage.customers.attributes import validate_attributes
 from patronage.customers.definitions import attribute_specs, load_settings
 from patronage.customers.errors import CustomerErased, CustomerMerged, IdentityTaken
+from patronage.customers.identity_repository import IdentityRepository, TagRepository
 from patronage.customers.models import Customer, CustomerIdentity
 from patronage.customers.normalise import normalise_identity, normalise_phone, region_of_locale
-from patronage.customers.repository import CustomerRepository, IdentityRepository, TagRepository
+from patronage.customers.repository import CustomerRepository
 from patronage.customers.resolution import find_customer_id, find_customer_ids
 from patronage.customers.schemas import CustomerFields, CustomerUpdate, CustomerUpsert, IdentityCreate
 from patronage.kit.audit import audit

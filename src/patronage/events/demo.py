@@ -25,8 +25,8 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from patronage.customers import lifecycle
+from patronage.customers.identity_repository import IdentityRepository
 from patronage.customers.models import Customer
-from patronage.customers.repository import IdentityRepository
 from patronage.customers.resolution import find_customer_ids
 from patronage.customers.service import record_customers_imported
 from patronage.events.importer.orders_bulk import BulkContext, ingest_orders
